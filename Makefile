@@ -1,0 +1,54 @@
+# simbaflow — the two commands users run are `make sweep` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STUDY ?= design/dc_current_loop.yaml
+CORES ?= 2
+# Debian packages the checks use: ngspice (engine validation), the Cortex-M4F
+# cross compiler (firmware check), chromium (report opens in a browser).
+APT_PACKAGES := ngspice gcc-arm-none-eabi libnewlib-arm-none-eabi chromium
+
+.PHONY: setup system-deps sweep test firmware-check bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+# Installs only what is missing; a no-op on a machine that has everything.
+system-deps:
+	@missing=""; \
+	for pkg in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+sweep: setup
+	$(BIN)/simbaflow sweep $(STUDY) --cores $(CORES)
+
+test: setup system-deps
+	$(BIN)/python -m pytest -q
+
+# Host build + bit-exact replay of the promoted controller, Cortex-M4F cross-compile.
+firmware-check: setup system-deps
+	$(BIN)/simbaflow firmware-check --firmware-dir firmware
+
+bench: setup
+	$(BIN)/python benchmarks/bench_analytic_sweep.py
+
+# Rebuild simba_projects/dc_current_loop.jsimba (after a firmware controller change).
+.PHONY: simba-projects
+simba-projects: setup
+	$(BIN)/python simba_projects/build.py
+
+clean:
+	rm -rf results .snakemake

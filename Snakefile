@@ -1,0 +1,22 @@
+# simbaflow workflow: design -> (simulate) -> select -> report.
+# Run through `simbaflow sweep SPEC` (or `snakemake --config spec=SPEC --cores N`).
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+report: "workflows/report/workflow.rst"
+
+
+include: "workflows/rules/common.smk"
+include: "workflows/rules/design.smk"
+include: "workflows/rules/select.smk"
+include: "workflows/rules/figures.smk"
+
+
+rule all:
+    input:
+        f"{RESULTS}/candidates.csv",
+        f"{RESULTS}/selection.json",
+        FIGURES,
+    default_target: True

@@ -1,0 +1,3 @@
+from simbaflow.cli import main
+
+main()

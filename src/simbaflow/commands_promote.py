@@ -1,0 +1,61 @@
+"""``simbaflow promote`` and ``simbaflow firmware-check``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from simbaflow.firmware_check import run_check
+from simbaflow.promote import DEFAULT_TARGET, TARGETS, promote, promote_statespace
+
+#: Spec files: what a state-space study is promoted from (it has no selection).
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+@click.command("promote")
+@click.argument("selection", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Validate and show the diff; write nothing.")
+@click.option("--target", default=None,
+              help=f"Where it goes: {', '.join(TARGETS)} (default: {DEFAULT_TARGET} for a "
+                   "selection.json, fpga for a state-space spec).")
+@click.option("--firmware-dir", default=Path("firmware"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Firmware tree to write into.")
+def promote_command(selection: Path, dry_run: bool, target: str | None, firmware_dir: Path) -> None:
+    """Ship a study's selection (results/<study>/selection.json) into the firmware, then prove it.
+
+    A state-space study (a spec with a statespace section, e.g.
+    design/lcl_filter.yaml) is promoted to the FPGA files instead.
+    """
+    if selection.suffix in SPEC_SUFFIXES:
+        result = promote_statespace(selection, firmware_dir=firmware_dir, target=target or "fpga", dry_run=dry_run)
+    else:
+        result = promote(selection, firmware_dir=firmware_dir, target=target or DEFAULT_TARGET, dry_run=dry_run)
+    click.echo(f"{result.header}:")
+    if not result.changed:
+        click.echo("  unchanged: already promoted")
+    for line in result.diff:
+        click.echo(f"  {line}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if dry_run:
+        click.echo("dry run: nothing written")
+        return
+    for line in result.check_lines:
+        click.echo(line)
+    click.echo("promoted" if result.written else "checked; nothing to write")
+
+
+@click.command("firmware-check")
+@click.option("--firmware-dir", default=Path("firmware"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Firmware tree to check.")
+@click.option("--project-dir", default=Path("."), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Where results/ and the spec live.")
+def firmware_check_command(firmware_dir: Path, project_dir: Path) -> None:
+    """Host-test and cross-compile the promoted controller (what `make firmware-check` runs)."""
+    for line in run_check(firmware_dir, project_dir).lines:
+        click.echo(line)
+    click.echo("firmware check passed")
+
+
+COMMANDS = [promote_command, firmware_check_command]

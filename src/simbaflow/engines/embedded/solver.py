@@ -1,0 +1,479 @@
+"""Event-driven exact solver for switched linear circuits with their control.
+
+Between events the whole system (circuit states, PID integrators, sine
+oscillators, time) obeys ``dz/dt = M z`` with ``M`` fixed, so ``z(t0 + h)`` is
+``exp(M h) z(t0)``. It is evaluated as a Taylor series in ``h`` summed to
+machine precision (the series converges fast because intervals are short
+against the circuit's time constants), or with ``scipy.linalg.expm`` when a
+blocking switch makes the interval stiff. Nothing is discretised, so a steady
+state does not drift and the output grid does not change the result.
+
+An event is either scheduled (carrier vertex, square-wave edge, sample instant,
+piecewise-linear corner) or the sign change of a *guard*: the form that keeps a
+mode valid (comparator input difference, limiter margin, gate level, diode
+current or voltage, zero crossing). Guards are polynomials in the interval's
+time, so their roots are located to round-off (far below 1 ns) by a bracketing
+root finder. At every event the modes, held outputs, sampled blocks and C Code
+blocks are brought to a consistent state before integration resumes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import expm
+from scipy.optimize import brentq
+
+from simbaflow.errors import SimbaflowError, SpecError
+
+from . import blocks as B
+from .circuit import CHANNEL, DIODE, OFF, element_current, element_voltage, initial_state, net_voltage, solve_topology
+from .model import Model, circuit_of
+
+#: Guard values within this fraction of their scale count as zero.
+REL_TOL = 1e-11
+#: Taylor terms at most; beyond this the interval is stiff and uses expm.
+MAX_TERMS = 40
+#: Points per interval at which guards are checked for a sign change.
+GUARD_SAMPLES = 8
+#: Consecutive events at one instant before the solver gives up (chattering).
+MAX_EVENTS_PER_INSTANT = 200
+
+
+class DiodeVar:
+    """Conduction state of a diode: on needs forward current >= 0, off needs forward voltage <= Vf.
+
+    A body diode is shorted while its MOSFET's gate is on, so it is then held off
+    and unguarded.
+    """
+
+    def __init__(self, run, element: int, gate: GuardedMode | None):
+        self.run, self.element, self.gate = run, element, gate
+        self.state = False
+        self.name = run.circuit.elements[element].device + " diode"
+
+    def guard(self) -> np.ndarray:
+        run = self.run
+        e = run.circuit.elements[self.element]
+        if self.gate is not None and self.gate.state:
+            return run._constant(1.0)
+        if self.state:
+            return e.diode * run.lift(*element_current(run.circuit, run.topology, self.element, DIODE))
+        row, const = element_voltage(run.circuit, run.topology, self.element)
+        return run._constant(e.vf) - e.diode * run.lift(row, const)
+
+
+class GuardedMode:
+    """Adapter giving a :class:`~.blocks.ModeVar` the guard interface."""
+
+    def __init__(self, mode: B.ModeVar):
+        self.mode = mode
+        self.name = mode.name
+
+    @property
+    def state(self) -> bool:
+        return self.mode.state
+
+    @state.setter
+    def state(self, value: bool) -> None:
+        self.mode.state = value
+
+    def guard(self) -> np.ndarray:
+        form = self.mode.form()
+        return form if self.mode.state else -form
+
+
+class Evaluation:
+    """Everything fixed between events for one discrete state (cached by key)."""
+
+    __slots__ = ("forms", "topology", "m", "guards", "guard_abs", "record")
+
+    def __init__(self, forms, topology, m, guards, record):
+        self.forms, self.topology, self.m = forms, topology, m
+        self.guards, self.guard_abs, self.record = guards, np.abs(guards), record
+
+
+class Run:
+    """State of one simulation of a :class:`~.model.Model`."""
+
+    def __init__(self, model: Model, recorders: list):
+        self.model = model
+        self.recorders = recorders
+        self.circuit = circuit_of(model)
+        self.nx = len(self.circuit.states)
+        offset = self.nx
+        for block in model.blocks:
+            block.state0 = offset
+            offset += block.n_states
+        self.one = offset
+        self.nz = offset + 1
+        self.z = np.zeros(self.nz)
+        self.z[: self.nx] = initial_state(self.circuit)
+        self.z[self.one] = 1.0
+        self.t = 0.0
+        self.forms: list[np.ndarray] = []
+        self.topologies: dict[tuple, object] = {}
+        self.cache: dict[tuple, Evaluation] = {}
+        self.held_nonlinear = False
+        # Per switch: (gate mode or None, diode mode or None).
+        self.switch_state: list[tuple] = []
+        switch_guards: list = []
+        for switch in model.switches:
+            element = self.circuit.elements[switch.element]
+            gate = diode = None
+            if element.gated:
+                net = switch.gate
+                # A gate turns the switch on above 0.5 (logic level of SIMBA's 0/1 signals).
+                mode = B.ModeVar(lambda net=net: self.forms[net] - self._constant(0.5), False, f"{switch.device} gate")
+                gate = GuardedMode(mode)
+                switch_guards.append(gate)
+            if element.diode:
+                diode = DiodeVar(self, switch.element, gate)
+                switch_guards.append(diode)
+            self.switch_state.append((gate, diode))
+        for block in model.blocks:
+            block.reset(self)
+        self.guards = switch_guards + [GuardedMode(m) for b in model.blocks for m in b.modes]
+        self.zcds = [b for b in model.blocks if isinstance(b, B.ZeroCrossingDetector)]
+        self.samplers = [b for b in model.blocks if isinstance(b, (B.Sampled, B.CCode))]
+        self.ccodes = [b for b in model.blocks if isinstance(b, B.CCode) and b.ts is None]
+        timed = (B.Step, B.Periodic, B.PiecewiseLinear, B.Sampled, B.CCode)
+        self.timed = [b for b in model.blocks if isinstance(b, timed)]
+        self.keyed = [b for b in model.blocks if type(b).key is not B.Block.key]
+        self.snapped = [b for b in model.blocks if type(b).snap is not B.Block.snap]
+        self.now: Evaluation | None = None
+
+    # --- forms ---------------------------------------------------------------------
+    def _constant(self, value: float) -> np.ndarray:
+        form = np.zeros(self.nz)
+        form[self.one] = value
+        return form
+
+    def lift(self, row_x: np.ndarray, const: float) -> np.ndarray:
+        """A circuit quantity ``row_x @ x + const`` as a form on ``z``."""
+        form = np.zeros(self.nz)
+        form[: self.nx] = row_x
+        form[self.one] = const
+        return form
+
+    @property
+    def topology(self):
+        return self.now.topology
+
+    @property
+    def m(self):
+        return self.now.m
+
+    def conduction(self, k: int) -> int:
+        """Conduction code of switch ``k``: the channel when gated on, else the diode when on."""
+        gate, diode = self.switch_state[k]
+        if gate is not None and gate.state:
+            if diode is not None:
+                diode.state = False
+            return CHANNEL
+        return DIODE if diode is not None and diode.state else OFF
+
+    def evaluate(self) -> None:
+        """Forms, system matrix and guards of the current discrete state (cached)."""
+        codes = tuple(self.conduction(k) for k in range(len(self.switch_state)))
+        key = (codes, tuple(g.state for g in self.guards), tuple(b.key(self) for b in self.keyed))
+        cached = self.cache.get(key)
+        if cached is not None:
+            self.now = cached
+            self.forms = cached.forms
+            return
+        topology = self.topologies.get(codes)
+        if topology is None:
+            topology = self.topologies[codes] = solve_topology(self.circuit, codes)
+        self.now = Evaluation(None, topology, None, np.zeros((0, self.nz)), None)
+        self.forms = [np.zeros(self.nz)] * self.model.n_nets
+        for probe in self.model.probes:
+            if probe.kind == "voltage":
+                row, const = net_voltage(self.circuit, topology, probe.net)
+            else:
+                row, const = element_current(self.circuit, topology, probe.element)
+            self.forms[probe.output] = probe.gain * self.lift(row, const)
+        self.held_nonlinear = False
+        for block in self.model.blocks:
+            block.evaluate(self)
+        m = np.zeros((self.nz, self.nz))
+        m[: self.nx, : self.nx] = topology.a
+        m[: self.nx, self.one] = topology.b
+        for block in self.model.blocks:
+            block.derivatives(self, m)
+        self.now.m = m
+        guards = np.array([g.guard() for g in self.guards]).reshape(len(self.guards), self.nz)
+        record = np.array([r(self) for r in self.recorders]).reshape(len(self.recorders), self.nz)
+        evaluation = Evaluation(self.forms, topology, m, guards, record)
+        self.now = evaluation
+        if not self.held_nonlinear:
+            # A held product depends on z, so its evaluation is only valid now.
+            self.cache[key] = evaluation
+
+    # --- modes -----------------------------------------------------------------------
+    def decide(self, locked: set[int]) -> bool:
+        """Flip the first mode whose guard is negative (or zero and falling); True if one flipped."""
+        now = self.now
+        if not len(self.guards):
+            return False
+        values = now.guards @ self.z
+        tolerance = REL_TOL * (now.guard_abs @ np.abs(self.z))
+        slopes = now.guards @ (now.m @ self.z)
+        negative = values < -tolerance
+        falling = (values <= tolerance) & (slopes < 0.0)
+        for k in np.nonzero(negative | falling)[0]:
+            if k in locked and values[k] > -1e3 * tolerance[k]:
+                continue
+            guard = self.guards[k]
+            guard.state = not guard.state
+            return True
+        return False
+
+    def settle(self, locked: set[int] = frozenset()) -> None:
+        """Re-evaluate until no mode wants to change."""
+        for _ in range(4 * len(self.guards) + 8):
+            self.evaluate()
+            if not self.decide(locked):
+                return
+        names = ", ".join(g.name for g in self.guards)
+        raise SimbaflowError(
+            f"design '{self.model.design_name}': the modes of {names} do not settle at t = {self.t:.12g} s "
+            "(the circuit chatters); check the control logic"
+        )
+
+    def instant(self, locked: set[int] = frozenset()) -> None:
+        """Everything that happens at the current instant: modes, pulses, samples, C calls."""
+        for block in self.snapped:
+            block.snap(self)
+        self.settle(locked)
+        pulses = False
+        for zcd in self.zcds:
+            if zcd.initialised and zcd.mode.state != zcd.last_state:
+                zcd.pulse = 1.0 if zcd.mode.state else -1.0
+                pulses = True
+        if pulses:
+            self.evaluate()
+        changed = again = False
+        for block in self.samplers:
+            if changed:
+                self.evaluate()
+            changed = block.sample(self)
+            again = again or changed
+        if pulses:
+            for zcd in self.zcds:
+                zcd.pulse = 0.0
+            self.evaluate()
+            for block in self.ccodes:
+                again = block.sample(self) or again
+        if again or pulses:
+            self.settle()
+        for zcd in self.zcds:
+            zcd.last_state = zcd.mode.state
+            zcd.initialised = True
+
+    def next_breakpoint(self, end_time_s: float, max_step_s: float) -> float:
+        t_next = min(end_time_s, self.t + max_step_s)
+        for block in self.timed:
+            t_next = min(t_next, block.breakpoint(self.t))
+        return t_next
+
+
+class Interval:
+    """``z(t0 + tau H)`` for ``tau`` in [0, 1] under a fixed ``M``."""
+
+    def __init__(self, m: np.ndarray, z0: np.ndarray, h: float, n_dynamic: int):
+        self.m, self.z0, self.h = m, z0, h
+        rho = np.abs(m[:n_dynamic, :n_dynamic]).sum(axis=1).max(initial=0.0) * h
+        self.terms = None
+        if rho <= 4.0:
+            terms = [z0]
+            v = z0
+            size = np.abs(z0).max() + 1e-300
+            for k in range(1, MAX_TERMS + 1):
+                v = (m @ v) * (h / k)
+                terms.append(v)
+                size = max(size, np.abs(v).max())
+                if np.abs(v).max() <= 1e-17 * size and k > 2:
+                    break
+            self.terms = np.array(terms)  # (K+1, nz)
+
+    def at(self, tau: float) -> np.ndarray:
+        if self.terms is None:
+            return expm(self.m * (tau * self.h)) @ self.z0
+        return np.polynomial.polynomial.polyval(tau, self.terms)
+
+    def many(self, taus: np.ndarray) -> np.ndarray:
+        """States at ``taus`` as columns (nz, len(taus))."""
+        if self.terms is None:
+            return np.column_stack([self.at(t) for t in taus])
+        powers = taus[None, :] ** np.arange(len(self.terms))[:, None]
+        return self.terms.T @ powers
+
+    def guard_root(self, form: np.ndarray, lo: float, hi: float) -> float:
+        """The ``tau`` in [lo, hi] where ``form @ z`` changes sign."""
+        if self.terms is not None:
+            coefficients = self.terms @ form
+            f = lambda tau: np.polynomial.polynomial.polyval(tau, coefficients)  # noqa: E731
+        else:
+            f = lambda tau: form @ self.at(tau)  # noqa: E731
+        f_lo, f_hi = f(lo), f(hi)
+        if f_lo == 0.0:
+            return lo
+        if f_lo * f_hi > 0:
+            return hi
+        return brentq(f, lo, hi, xtol=1e-16, rtol=4 * np.finfo(float).eps, maxiter=200)
+
+
+def simulate(
+    model: Model,
+    end_time_s: float,
+    recorders: list,
+    output_step_s: float | None = None,
+    max_step_s: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Run the model from 0 to ``end_time_s``.
+
+    Parameters
+    ----------
+    model : Model
+        Configured model (see :func:`~.model.configure`).
+    end_time_s : float
+        Final time.
+    recorders : list of callable
+        ``recorder(run) -> form`` for each output signal.
+    output_step_s : float, optional
+        Record on this uniform grid instead of at event instants.
+    max_step_s : float, optional
+        Longest interval without an event (default ``end_time_s / 500``); bounds
+        how long a held product, or a C Code block fed by a smooth signal, waits
+        for its next evaluation.
+
+    Returns
+    -------
+    time_s : numpy.ndarray
+    values : numpy.ndarray
+        One row per recorder.
+    stats : dict
+        Event counts.
+    """
+    if not end_time_s > 0:
+        raise SpecError(f"design '{model.design_name}': EndTime must be positive, got {end_time_s}")
+    max_step_s = max_step_s or end_time_s / 500.0
+    run = Run(model, recorders)
+    n_dynamic = run.one
+    times: list[float] = []
+    rows: list[np.ndarray] = []
+    grid_next = 0.0
+
+    run.instant()
+    record = run.now.record
+    if output_step_s is None:
+        times.append(0.0)
+        rows.append(record @ run.z)
+    n_events = n_guard_events = 0
+    same_instant = 0
+    while run.t < end_time_s:
+        t_end = run.next_breakpoint(end_time_s, max_step_s)
+        h = t_end - run.t
+        if h <= 0.0:
+            raise SimbaflowError(f"design '{model.design_name}': time does not advance at t = {run.t:.12g} s")
+        interval = Interval(run.m, run.z.copy(), h, n_dynamic)
+        guards = run.now.guards
+        taus = np.linspace(0.0, 1.0, GUARD_SAMPLES + 1)
+        states = interval.many(taus)
+        values = guards @ states
+        scales = (np.abs(guards) @ np.abs(states)).max(axis=1) if len(guards) else np.zeros(0)
+        violated = values < -REL_TOL * scales[:, None]
+        violated[:, 0] = False
+        hit = np.nonzero(violated.any(axis=0))[0]
+        locked: set[int] = set()
+        if hit.size:
+            j = hit[0]
+            roots = {
+                k: interval.guard_root(guards[k], taus[j - 1], taus[j]) for k in np.nonzero(violated[:, j])[0]
+            }
+            tau = min(roots.values())
+            locked = {k for k, r in roots.items() if r <= tau + 1e-12}
+            t_new = run.t + tau * h if tau < 1.0 else t_end
+            z_new = interval.at(tau)
+            n_guard_events += 1
+        else:
+            tau, t_new, z_new = 1.0, t_end, states[:, -1]
+        if output_step_s is not None:
+            while grid_next <= t_new + 1e-15 and grid_next <= end_time_s * (1 + 1e-12):
+                times.append(grid_next)
+                rows.append(record @ interval.at((grid_next - run.t) / h))
+                grid_next = round(grid_next / output_step_s + 1) * output_step_s
+        same_instant = same_instant + 1 if t_new == run.t else 0
+        if same_instant > MAX_EVENTS_PER_INSTANT:
+            raise SimbaflowError(
+                f"design '{model.design_name}': more than {MAX_EVENTS_PER_INSTANT} events at t = {run.t:.12g} s "
+                "(the control chatters)"
+            )
+        run.z = np.array(z_new, dtype=float)
+        run.t = t_new
+        pre = record @ run.z
+        for k in locked:
+            run.guards[k].state = not run.guards[k].state
+        run.instant(locked)
+        n_events += 1
+        record = run.now.record
+        if output_step_s is None:
+            post = record @ run.z
+            times.append(run.t)
+            rows.append(pre)
+            if not np.array_equal(pre, post):
+                times.append(run.t)
+                rows.append(post)
+    for block in model.blocks:
+        if isinstance(block, B.CCode):
+            block.instance.terminate()
+    values = np.array(rows).T if rows else np.zeros((len(recorders), 0))
+    stats = {"events": n_events, "guard_events": n_guard_events, "topologies": len(run.topologies)}
+    return np.array(times), values.reshape(len(recorders), -1), stats
+
+
+def recorder(model: Model, signal: str):
+    """A ``recorder(run) -> form`` for ``"<device> - <scope>"``.
+
+    Raises
+    ------
+    SpecError
+        When the device has no such scope; the message lists the valid scopes.
+    """
+    device, sep, scope = signal.partition(" - ")
+    if not sep:
+        raise SpecError(f"signal '{signal}': expected '<device> - <scope>', e.g. 'L1 - Current'")
+    for block in model.blocks:
+        if block.name == device:
+            return lambda run, block=block: _checked(block.scope(scope, run), signal)
+    for probe in model.probes:
+        if probe.device == device:
+            if scope == "Out":
+                return lambda run, probe=probe: run.forms[probe.output]
+            if probe.kind == "voltage" and scope == "Voltage":
+                return lambda run, probe=probe: run.lift(*net_voltage(run.circuit, run.topology, probe.net))
+            if probe.kind == "current" and scope == "Current":
+                return lambda run, probe=probe: run.lift(*element_current(run.circuit, run.topology, probe.element))
+    indices = model.element_of_device.get(device)
+    if indices and scope in ("Voltage", "Current"):
+        return lambda run, indices=tuple(indices): _element_scope(run, indices, scope)
+    raise SpecError(
+        f"signal '{signal}': the embedded engine records 'Out'/'In' of control blocks, 'Voltage'/'Current' of "
+        "electrical devices and 'Out' of probes; no such scope on this device"
+    )
+
+
+def _checked(form, signal):
+    if form is None:
+        raise SpecError(f"signal '{signal}': the device has no such scope")
+    return form
+
+
+def _element_scope(run, indices, scope):
+    index = indices[0]
+    if scope == "Voltage":
+        return run.lift(*element_voltage(run.circuit, run.topology, index))
+    switch_of = {s.element: k for k, s in enumerate(run.model.switches)}
+    conducting = run.conduction(switch_of[index]) if index in switch_of else OFF
+    return run.lift(*element_current(run.circuit, run.topology, index, conducting))
+

@@ -1,0 +1,469 @@
+"""Prove the promoted controller code: host build + bit-exact replay, Cortex-M4F cross-compile.
+
+What the check does, in order:
+
+1. builds ``pi_controller`` with the promoted ``controller_gains.h`` for the
+   host (``gcc -Wall -Wextra -Werror``) as a shared library and replays the
+   error sequence of the promoted candidate through it: fixed-point outputs
+   must equal :mod:`simbaflow.controller_model` bit for bit, float outputs
+   must be within 1 ulp of the float32 model;
+2. builds the SIMBA C Code block (header + source + adapter concatenated, as
+   the ``discrete_pi`` design holds them) and replays the same sequence;
+3. cross-compiles the module and the header for the SPIN's STM32G474
+   (Cortex-M4F, hard float), prints code size and per-function facts, and
+   fails if the control path calls a double-precision helper.
+
+Outputs go to ``<firmware>/build/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from simbaflow import controller_model
+from simbaflow.errors import SimbaflowError
+from simbaflow.firmware import HEADER_PATH, read_gains_header
+from simbaflow.fixedpoint import QFormat, to_fixed
+
+HOST_CC = "gcc"
+ARM_CC = "arm-none-eabi-gcc"
+
+#: Warnings as errors everywhere; -Wdouble-promotion and -Wfloat-conversion catch
+#: a double sneaking into single-precision code (e.g. a literal without ``f``).
+WARNINGS = ["-Wall", "-Wextra", "-Werror", "-Wdouble-promotion", "-Wfloat-conversion", "-pedantic"]
+#: No fused multiply-add: the Python model rounds after every operation.
+COMMON_CFLAGS = ["-std=c99", "-O2", "-ffp-contract=off", *WARNINGS]
+#: The SPIN board's MCU: STM32G474, Cortex-M4 with single-precision FPU.
+ARM_CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-ffunction-sections"]
+
+#: libgcc/AEABI double-precision helpers (``__aeabi_dadd``, ``__aeabi_f2d``, ``__adddf3``...).
+DOUBLE_HELPER = re.compile(r"^(__aeabi_(d[a-z0-9]*|[a-z0-9]*2d)|__\w*df\w*)$")
+
+#: Functions on the board's control path.
+CONTROL_PATH = ("pi_controller_calculate", "pi_controller_fixed_calculate")
+
+#: α bounds of the SIMBA block (``ALPHA_MIN``/``ALPHA_MAX`` in firmware/sil/simba_pi_block.c).
+SIMBA_BLOCK_ALPHA_BOUNDS = (-1.0, 1.0)
+
+#: Signal names of a simulated discrete-controller run (SIMBA's "<device> - <scope>").
+RUN_CURRENT = "L1 - Current"
+
+
+class FirmwareCheckError(SimbaflowError):
+    """The controller code failed to build, to match its model, or uses doubles."""
+
+    exit_code = 5
+
+
+@dataclass
+class CheckReport:
+    """What the check found; ``lines`` is what the CLI prints."""
+
+    lines: list[str] = field(default_factory=list)
+
+    def say(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def _run(cmd: list[str], what: str) -> str:
+    if shutil.which(cmd[0]) is None:
+        raise FirmwareCheckError(
+            f"{cmd[0]} is not installed; it is needed to {what} (run `make system-deps`)"
+        )
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise FirmwareCheckError(f"{what} failed: {' | '.join(detail[:6])}")
+    return proc.stdout
+
+
+# --------------------------------------------------------------------------- stimulus
+
+def alpha_bounds(plant, current: np.ndarray, out_min: float, out_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample bounds of α (float32) that keep the duty within ``out_min..out_max``.
+
+    With the ``voltage_compensated_inductor`` model the duty is ``α + Vs/E``
+    (``Vs = R·i``), so α lives in ``out_min − Vs/E .. out_max − Vs/E``; the
+    board computes the same from its measurements each sample. Otherwise the
+    duty is α and the bounds are constant.
+    """
+    current = np.asarray(current, dtype=float)
+    if plant.model == "voltage_compensated_inductor":
+        comp = (plant.r_ohm * current / plant.e_v).astype(np.float32)
+    else:
+        comp = np.zeros(current.shape, dtype=np.float32)
+    return np.float32(out_min) - comp, np.float32(out_max) - comp
+
+
+def simulated_errors(plant, a0: float, a1: float, ts_s: float, out_min: float, out_max: float,
+                     delay_samples: int = 0, duration_s: float = 10e-3) -> dict[str, np.ndarray]:
+    """Current error of the sampled current loop, simulated with numpy.
+
+    The leg is averaged: the inductor sees ``E·d`` against the load voltage
+    ``R·i``, integrated exactly over each sample (zero-order hold), the duty
+    applied ``delay_samples`` late. The controller is the float32 model of the
+    firmware with the per-sample bounds of :func:`alpha_bounds`; the duty is
+    limited to ``out_min..out_max`` like the design's ``duty_cycle`` block.
+    The reference repeats SIMBA's reference project: 70 % of E/R for the first
+    half, 30 % after (14 A then 6 A for the seed's 600 V, 30 Ω leg), so the
+    loop saturates, recovers and steps down.
+
+    Returns
+    -------
+    dict
+        ``error``, ``reference``, ``current`` (A) and ``alpha_min``,
+        ``alpha_max`` (float32), one value per sample.
+    """
+    if plant.r_ohm <= 0:
+        raise SimbaflowError("the firmware check's closed-loop stimulus needs plant.r_ohm > 0 to size its reference")
+    n = int(round(duration_s / ts_s))
+    i_full = plant.e_v / plant.r_ohm
+    reference = np.where(np.arange(n) < n // 2, 0.7 * i_full, 0.3 * i_full)
+    decay = np.exp(-plant.r_ohm * ts_s / plant.l_h)
+    a0_f, a1_f = np.float32(a0), np.float32(a1)
+    alpha = min(max(np.float32(0.0), np.float32(out_min)), np.float32(out_max))
+    e_prev = np.float32(0.0)
+    pending = [0.0] * delay_samples
+    i = 0.0
+    out = {key: np.empty(n) for key in ("error", "current")}
+    out["alpha_min"], out["alpha_max"] = np.empty(n, np.float32), np.empty(n, np.float32)
+    for k in range(n):
+        out["current"][k], out["error"][k] = i, reference[k] - i
+        lo, hi = alpha_bounds(plant, np.array([i]), out_min, out_max)
+        out["alpha_min"][k], out["alpha_max"][k] = lo[0], hi[0]
+        e = np.float32(out["error"][k])
+        alpha = controller_model.pi_float32_step(alpha, e_prev, e, a0_f, a1_f, lo[0], hi[0])
+        e_prev = e
+        duty = float(alpha) + (float(out_max) - float(hi[0]))   # α + Vs/E (0 without compensation)
+        pending.append(min(max(duty, out_min), out_max))
+        applied = pending.pop(0)
+        i = i * decay + (1.0 - decay) * plant.e_v * applied / plant.r_ohm
+    out["reference"] = reference
+    return out
+
+
+def run_errors(parquet: Path, ts_s: float) -> dict[str, np.ndarray]:
+    """Current error and current at each controller sample of a simulated run (``discrete_pi.parquet``).
+
+    The run holds ``time`` (s), ``L1 - Current`` and a reference column (the
+    first whose name contains ``ref``); the controller samples at ``k·Ts``,
+    so each sample takes the last simulated point at or before that instant.
+    """
+    import pandas as pd
+
+    table = pd.read_parquet(parquet)
+    time_col = next((c for c in ("time_s", "time", "Time") if c in table.columns), None)
+    ref_col = next((c for c in table.columns if "ref" in c.lower()), None)
+    if time_col is None or ref_col is None or RUN_CURRENT not in table.columns:
+        raise FirmwareCheckError(
+            f"{parquet}: expected columns time_s (or time), {RUN_CURRENT!r} and a reference column "
+            f"(name containing 'ref'); found {', '.join(map(str, table.columns))}"
+        )
+    t = table[time_col].to_numpy(dtype=float)
+    n = int(np.floor(t[-1] / ts_s + 1e-9)) + 1
+    idx = np.searchsorted(t, np.arange(n) * ts_s + 1e-12 * ts_s, side="right") - 1
+    idx = np.clip(idx, 0, None)
+    current = table[RUN_CURRENT].to_numpy(dtype=float)[idx]
+    return {"error": table[ref_col].to_numpy(dtype=float)[idx] - current, "current": current}
+
+
+def error_sequence(project_dir: Path, fields: dict[str, str], a0: float, a1: float, ts_s: float,
+                   out_min: float, out_max: float) -> tuple[dict[str, np.ndarray], str]:
+    """The stimulus to replay for the promoted candidate, and where it came from.
+
+    Returns
+    -------
+    stimulus : dict
+        ``error`` and the per-sample ``alpha_min``, ``alpha_max`` the board would set.
+    source : str
+    """
+    from simbaflow.candidates import plant_from_spec
+    from simbaflow.spec import load_spec
+
+    plant = plant_from_spec(load_spec(project_dir / fields["spec"]))
+    run = project_dir / "results" / fields["study"] / "runs" / fields["candidate"] / "discrete_pi.parquet"
+    if run.exists():
+        stim = run_errors(run, ts_s)
+        stim["alpha_min"], stim["alpha_max"] = alpha_bounds(plant, stim["current"], out_min, out_max)
+        return stim, f"simulated run {run}"
+    stim = simulated_errors(plant, a0, a1, ts_s, out_min, out_max, int(fields.get("delay_samples", "0")))
+    return stim, f"numpy closed loop of the {fields['spec']} plant ({plant.model}; no run parquet at {run})"
+
+
+# --------------------------------------------------------------------------- host build
+
+def _simba_include_dir() -> Path | None:
+    spec = importlib.util.find_spec("aesim.simba")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    inc = Path(list(spec.submodule_search_locations)[0]) / "Resources" / "Resources"
+    return inc if (inc / "simba_library.h").exists() else None
+
+
+def build_host_library(firmware_dir: Path, build_dir: Path) -> Path:
+    """``libpi_check.so``: pi_controller + the promoted header, host gcc, warnings as errors."""
+    out = build_dir / "host" / "libpi_check.so"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _run([HOST_CC, *COMMON_CFLAGS, "-fPIC", "-shared",
+          "-I", str(firmware_dir / "lib" / "pi_controller"), "-I", str(firmware_dir / "include"),
+          str(firmware_dir / "lib" / "pi_controller" / "pi_controller.c"),
+          str(firmware_dir / "host_check" / "pi_check.c"), "-o", str(out)],
+         "host build of pi_controller with controller_gains.h")
+    return out
+
+
+def simba_block_source(firmware_dir: Path) -> str:
+    """The SIMBA C Code block's code: header, source and adapter, concatenated."""
+    parts = [firmware_dir / "lib" / "pi_controller" / "pi_controller.h",
+             firmware_dir / "lib" / "pi_controller" / "pi_controller.c",
+             firmware_dir / "sil" / "simba_pi_block.c"]
+    return "\n".join(p.read_text() for p in parts)
+
+
+def build_simba_block(firmware_dir: Path, build_dir: Path) -> Path | None:
+    """The concatenated SIMBA block as a host shared library; None without aesim.simba's header."""
+    include = _simba_include_dir()
+    if include is None:
+        return None
+    src = build_dir / "host" / "simba_pi_block_concat.c"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    src.write_text(simba_block_source(firmware_dir))
+    out = build_dir / "host" / "simba_pi_block.so"
+    _run([HOST_CC, *COMMON_CFLAGS, "-fPIC", "-shared", "-I", str(include), str(src), "-o", str(out)],
+         "host build of the SIMBA C Code block (header + source + adapter)")
+    return out
+
+
+def _pointer(array: np.ndarray, ctype):
+    return array.ctypes.data_as(ctypes.POINTER(ctype))
+
+
+def replay_float(lib_path: Path, errors: np.ndarray, out_min, out_max) -> np.ndarray:
+    """Outputs of the compiled float variant; bounds are scalars or per-sample arrays."""
+    lib = ctypes.CDLL(str(lib_path))
+    e = np.ascontiguousarray(errors, dtype=np.float32)
+    lo = np.ascontiguousarray(np.broadcast_to(np.asarray(out_min, dtype=np.float32), e.shape))
+    hi = np.ascontiguousarray(np.broadcast_to(np.asarray(out_max, dtype=np.float32), e.shape))
+    out = np.empty_like(e)
+    lib.pi_check_float(_pointer(e, ctypes.c_float), _pointer(lo, ctypes.c_float), _pointer(hi, ctypes.c_float),
+                       _pointer(out, ctypes.c_float), ctypes.c_size_t(e.size))
+    return out
+
+
+def replay_fixed(lib_path: Path, errors_q: np.ndarray, out_min_q, out_max_q) -> np.ndarray:
+    """Outputs of the compiled fixed-point variant for int32 errors; bounds scalars or arrays."""
+    lib = ctypes.CDLL(str(lib_path))
+    e = np.ascontiguousarray(errors_q, dtype=np.int32)
+    lo = np.ascontiguousarray(np.broadcast_to(np.asarray(out_min_q, dtype=np.int32), e.shape))
+    hi = np.ascontiguousarray(np.broadcast_to(np.asarray(out_max_q, dtype=np.int32), e.shape))
+    out = np.empty_like(e)
+    lib.pi_check_fixed(_pointer(e, ctypes.c_int32), _pointer(lo, ctypes.c_int32), _pointer(hi, ctypes.c_int32),
+                       _pointer(out, ctypes.c_int32), ctypes.c_size_t(e.size))
+    return out
+
+
+def replay_simba_block(lib_path: Path, errors: np.ndarray, a0: float, a1: float, ts_s: float) -> np.ndarray:
+    """Drive the SIMBA block like SIMBA does: clock pulse at each sample, output read back."""
+    lib = ctypes.CDLL(str(lib_path))
+    lib.calculate_outputs.argtypes = [ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double),
+                                      ctypes.c_double, ctypes.c_double]
+    lib.initialize()
+    inputs = (ctypes.c_double * 4)()
+    output = (ctypes.c_double * 1)()
+    out = np.empty(len(errors))
+    for k, e in enumerate(errors):
+        inputs[0], inputs[1], inputs[2], inputs[3] = 1.0, float(e), a0, a1
+        lib.calculate_outputs(output, inputs, ctypes.c_double(k * ts_s), ctypes.c_double(ts_s))
+        out[k] = output[0]
+    lib.terminate()
+    return out
+
+
+# --------------------------------------------------------------------------- cross build
+
+def cross_compile(firmware_dir: Path, build_dir: Path) -> dict[str, Path]:
+    """Objects of the module and of the header-driven driver for the Cortex-M4F."""
+    out_dir = build_dir / "cortex-m4f"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    objects = {}
+    for name, src in (("pi_controller", firmware_dir / "lib" / "pi_controller" / "pi_controller.c"),
+                      ("pi_check", firmware_dir / "host_check" / "pi_check.c")):
+        obj = out_dir / f"{name}.o"
+        _run([ARM_CC, *ARM_CFLAGS, *COMMON_CFLAGS,
+              "-I", str(firmware_dir / "lib" / "pi_controller"), "-I", str(firmware_dir / "include"),
+              "-c", str(src), "-o", str(obj)], f"Cortex-M4F cross-compile of {src.name}")
+        objects[name] = obj
+    return objects
+
+
+def object_facts(obj: Path) -> dict:
+    """Size, undefined symbols and per-function instruction facts of an ARM object."""
+    size_out = _run(["arm-none-eabi-size", str(obj)], f"arm-none-eabi-size of {obj.name}")
+    text, data, bss = (int(v) for v in size_out.splitlines()[1].split()[:3])
+    undefined = [line.split()[-1] for line in
+                 _run(["arm-none-eabi-nm", "-u", str(obj)], f"arm-none-eabi-nm of {obj.name}").splitlines()
+                 if line.strip()]
+    functions: dict[str, dict] = {}
+    current = None
+    for line in _run(["arm-none-eabi-objdump", "-d", "--no-show-raw-insn", str(obj)],
+                     f"arm-none-eabi-objdump of {obj.name}").splitlines():
+        m = re.match(r"^[0-9a-f]+ <(\w+)>:$", line)
+        if m:
+            current = functions.setdefault(m.group(1), {"instructions": 0, "calls": [], "fpu": 0})
+            continue
+        if current is not None and re.match(r"^\s+[0-9a-f]+:\t", line):
+            current["instructions"] += 1
+            mnemonic = line.split("\t")[1].split()[0] if "\t" in line else ""
+            if mnemonic.startswith("v"):
+                current["fpu"] += 1
+            if mnemonic in ("bl", "blx"):
+                current["calls"].append(line.split("<")[-1].rstrip(">") if "<" in line else "?")
+    return {"text": text, "data": data, "bss": bss, "undefined": undefined, "functions": functions}
+
+
+# --------------------------------------------------------------------------- the check
+
+def header_numbers(fields: dict[str, str]) -> dict:
+    """The header's values as numbers (what the C compiler sees)."""
+    def f(key: str) -> float:
+        return float(fields[key].strip("()").rstrip("f"))
+
+    def i(key: str) -> int:
+        m = re.fullmatch(r"\((-?\d+) - 1\)", fields[key])  # how INT32_MIN is written
+        return int(m.group(1)) - 1 if m else int(fields[key].strip("()"))
+
+    return {"a0": f("CONTROLLER_GAINS_A0"), "a1": f("CONTROLLER_GAINS_A1"),
+            "out_min": f("CONTROLLER_GAINS_OUT_MIN"), "out_max": f("CONTROLLER_GAINS_OUT_MAX"),
+            "ts_s": int(fields["CONTROLLER_GAINS_TS_NS"]) * 1e-9,
+            "frac_bits": int(fields["CONTROLLER_GAINS_FRAC_BITS"]),
+            "a0_q": i("CONTROLLER_GAINS_A0_Q"), "a1_q": i("CONTROLLER_GAINS_A1_Q"),
+            "out_min_q": i("CONTROLLER_GAINS_OUT_MIN_Q"), "out_max_q": i("CONTROLLER_GAINS_OUT_MAX_Q")}
+
+
+def promoted_selection(project_dir: Path, fields: dict[str, str]) -> dict | None:
+    """The study's selection.json if it still selects the header's candidate, else None."""
+    import json
+
+    path = project_dir / "results" / fields.get("study", "") / "selection.json"
+    if not path.is_file():
+        return None
+    selection = json.loads(path.read_text())
+    same = (selection.get("candidate_id") == fields.get("candidate")
+            and selection.get("provenance", {}).get("created_utc") == fields.get("date"))
+    return selection if same else None
+
+
+def run_check(firmware_dir: str | Path, project_dir: str | Path = ".", selection: dict | None = None) -> CheckReport:
+    """Build, replay and cross-compile the promoted controller; raise on any failure.
+
+    Parameters
+    ----------
+    firmware_dir : path
+        The firmware tree (``lib/pi_controller``, ``include/controller_gains.h``...).
+    project_dir : path
+        Where ``results/`` and the study spec live.
+    selection : dict, optional
+        The promoted selection. The models then take a0, a1 and the bounds from
+        it, independently of the header text, so a header that does not say
+        what the selection says fails the check. Without it (``make
+        firmware-check``), ``results/<study>/selection.json`` is used when it
+        still selects the header's candidate, else the header's own values.
+
+    Raises
+    ------
+    FirmwareCheckError
+    """
+    firmware_dir, project_dir = Path(firmware_dir), Path(project_dir)
+    header = firmware_dir / HEADER_PATH
+    if not header.exists():
+        raise FirmwareCheckError(f"{header}: no promoted header; run `simbaflow promote results/<study>/selection.json`")
+    fields = read_gains_header(header.read_text())
+    build_dir = firmware_dir / "build"
+    report = CheckReport()
+    if selection is None:
+        selection = promoted_selection(project_dir, fields)
+    if selection is not None:
+        cand, ctrl = selection["candidate"], selection["controller"]
+        fmt = QFormat(int(selection["fixed_point"]["word_bits"]), int(selection["fixed_point"]["frac_bits"]))
+        a0, a1, ts_s = float(cand["a0"]), float(cand["a1"]), float(cand["ts_s"])
+        lo, hi = float(ctrl["output_min"]), float(ctrl["output_max"])
+        qparams = controller_model.pi_fixed_params(a0, a1, lo, hi, fmt)
+        source = f"selection {selection['candidate_id']}"
+    else:
+        h = header_numbers(fields)
+        a0, a1, ts_s, lo, hi = h["a0"], h["a1"], h["ts_s"], h["out_min"], h["out_max"]
+        fmt = QFormat(32, h["frac_bits"])
+        qparams = controller_model.PiFixedParams(h["a0_q"], h["a1_q"], h["out_min_q"], h["out_max_q"], h["frac_bits"])
+        source = f"header {header}"
+    report.say(f"controller: {fields.get('candidate', '?')} ({fields.get('realisation', '?')}), model values from {source}")
+
+    stim, stimulus = error_sequence(project_dir, fields, a0, a1, ts_s, lo, hi)
+    errors = stim["error"]
+    n = errors.size
+    report.say(f"stimulus: {n} samples from {stimulus}")
+
+    lib = build_host_library(firmware_dir, build_dir)
+    report.say(f"host build: {HOST_CC} {' '.join(WARNINGS)} -> {lib.relative_to(firmware_dir)}")
+
+    errors_q = np.array([to_fixed(float(e), fmt, f"error[{k}]") for k, e in enumerate(errors)], dtype=np.int64)
+    lo_q = np.array([to_fixed(float(v), fmt, f"alpha_min[{k}]") for k, v in enumerate(stim["alpha_min"])])
+    hi_q = np.array([to_fixed(float(v), fmt, f"alpha_max[{k}]") for k, v in enumerate(stim["alpha_max"])])
+    got_q = replay_fixed(lib, errors_q, lo_q, hi_q)
+    want_q = controller_model.pi_fixed_response(errors_q, qparams, lo_q, hi_q)
+    bad = np.flatnonzero(got_q != want_q)
+    if bad.size:
+        k = int(bad[0])
+        raise FirmwareCheckError(
+            f"fixed-point C output differs from the Python model at {bad.size} of {n} samples; "
+            f"first at k={k}: C {int(got_q[k])}, model {int(want_q[k])} ({fmt.name})"
+        )
+    report.say(f"fixed point ({fmt.name}): {n}/{n} samples bit-exact with the Python model")
+
+    got_f = replay_float(lib, errors, stim["alpha_min"], stim["alpha_max"])
+    want_f = controller_model.pi_float32_response(errors, a0, a1, lo, hi, stim["alpha_min"], stim["alpha_max"])
+    ulps = controller_model.ulp_distance(got_f, want_f)
+    if ulps.max(initial=0) > 1:
+        k = int(np.argmax(ulps))
+        raise FirmwareCheckError(
+            f"float C output is {int(ulps[k])} ulp from the float32 model at k={k} "
+            f"(C {float(got_f[k])!r}, model {float(want_f[k])!r}); allowed: 1 ulp"
+        )
+    report.say(f"float: max {int(ulps.max(initial=0))} ulp from the float32 model over {n} samples")
+
+    block = build_simba_block(firmware_dir, build_dir)
+    if block is None:
+        report.say("SIMBA C Code block: skipped (aesim.simba's simba_library.h not installed)")
+    else:
+        got_b = replay_simba_block(block, errors, a0, a1, ts_s)
+        want_b = controller_model.pi_float32_response(errors, a0, a1, *SIMBA_BLOCK_ALPHA_BOUNDS)
+        ulps_b = controller_model.ulp_distance(got_b.astype(np.float32), want_b)
+        if ulps_b.max(initial=0) > 1 or not np.array_equal(got_b, got_b.astype(np.float32).astype(float)):
+            raise FirmwareCheckError("the SIMBA C Code block's output differs from the float32 model by more than 1 ulp")
+        report.say(f"SIMBA C Code block (header+source+adapter): max {int(ulps_b.max(initial=0))} ulp from the model")
+
+    objects = cross_compile(firmware_dir, build_dir)
+    report.say(f"cross-compile: {ARM_CC} {' '.join(ARM_CFLAGS)} -O2 -Werror")
+    for name, obj in objects.items():
+        facts = object_facts(obj)
+        report.say(f"  {obj.name}: text {facts['text']} B, data {facts['data']} B, bss {facts['bss']} B")
+        doubles = [s for s in facts["undefined"] if DOUBLE_HELPER.match(s)]
+        if doubles:
+            raise FirmwareCheckError(f"{obj.name} calls double-precision helpers: {', '.join(doubles)}")
+        for fn in CONTROL_PATH:
+            if fn in facts["functions"]:
+                info = facts["functions"][fn]
+                calls = ", ".join(info["calls"]) or "none (leaf)"
+                report.say(f"    {fn}: {info['instructions']} instructions ({info['fpu']} FPU), calls: {calls}")
+                bad_calls = [c for c in info["calls"] if DOUBLE_HELPER.match(c)]
+                if bad_calls:
+                    raise FirmwareCheckError(f"{fn} calls double-precision helpers: {', '.join(bad_calls)}")
+        report.say(f"    undefined symbols: {', '.join(facts['undefined']) or 'none'}; no double-precision helpers")
+    return report

@@ -1,0 +1,111 @@
+"""The analytic sweep's stages as plain functions on files (the workflow's rules call these)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simbaflow import atomic
+from simbaflow.candidates import COLUMNS, evaluate_candidate
+from simbaflow.errors import SpecError
+from simbaflow.selection import check_metric_names, provenance, select
+from simbaflow.spec import load_spec
+from simbaflow.sweepspace import expand_sweep
+
+
+def results_dir(spec: dict, root: str | Path = "results") -> Path:
+    """``results/<study>``."""
+    return Path(root) / spec["study"]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return None if math.isnan(v) else (str(v) if math.isinf(v) else v)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    """Undo :func:`_jsonable` for scalars: None -> NaN, 'inf' -> inf."""
+    if value is None:
+        return math.nan
+    if value in ("inf", "-inf"):
+        return float(value)
+    return value
+
+
+def evaluate_to_json(spec_path: str | Path, ids: list[str], out_paths: list[str | Path]) -> None:
+    """Evaluate candidates ``ids`` and write each row and its step responses as JSON."""
+    spec = load_spec(spec_path)
+    cands = {c["candidate_id"]: c for c in expand_sweep(spec)}
+    for cid, out in zip(ids, out_paths, strict=True):
+        if cid not in cands:
+            raise SpecError(f"{spec_path}: no candidate {cid!r} in this study's sweep")
+        row = evaluate_candidate(spec, cands[cid], with_responses=True)
+        atomic.write_text(out, json.dumps(_jsonable(row), indent=1))
+
+
+def load_candidate_json(path: str | Path) -> dict:
+    data = json.loads(Path(path).read_text())
+    return {k: (_from_json(v) if k != "responses" else v) for k, v in data.items()}
+
+
+def gather(json_paths: list[str | Path], out_csv: str | Path) -> pd.DataFrame:
+    """Collect per-candidate JSON files into ``candidates.csv`` (columns :data:`COLUMNS`)."""
+    rows = [load_candidate_json(p) for p in json_paths]
+    df = pd.DataFrame([{k: r.get(k, math.nan) for k in COLUMNS} for r in rows], columns=COLUMNS)
+    with atomic.atomic_path(out_csv) as tmp:
+        df.to_csv(tmp, index=False)
+    return df
+
+
+def read_candidates(csv_path: str | Path) -> list[dict[str, Any]]:
+    """Rows of ``candidates.csv`` as dicts with NaN for empty cells."""
+    text_columns = {"poles": str, "ct_poles": str, "ct_zeros": str, "reason": str, "a0_hex": str, "a1_hex": str}
+    df = pd.read_csv(csv_path, dtype=text_columns, keep_default_na=True)
+    return df.to_dict(orient="records")
+
+
+def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: str | Path) -> dict:
+    """Choose the winner from ``candidates.csv`` and write ``selection.json``."""
+    spec = load_spec(spec_path)
+    rows = read_candidates(candidates_csv)
+    check_metric_names(spec["selection"], list(COLUMNS), str(spec_path))
+    choice = select(rows, spec["selection"], str(spec_path))
+    out = {
+        "study": spec["study"],
+        "spec_path": str(spec_path),
+        "spec_sha256": spec["_sha256"],
+        "candidate_id": choice["candidate"]["candidate_id"],
+        "candidate": choice["candidate"],
+        "realisation": choice["candidate"]["realisation"],
+        "fixed_point": {**spec["fixed_point"], "q_format": choice["candidate"]["q_format"]},
+        "controller": spec["controller"],
+        "plant": spec["plant"],
+        "constraints": spec["selection"]["constraints"],
+        "objective": spec["selection"]["objective"],
+        "constraints_met": choice["constraints_met"],
+        "reason": choice["reason"],
+        "runners_up": choice["runners_up"],
+        "rejected": choice["rejected"],
+        "ranking": choice["ranking"],
+        "engine": "analytic",
+        "provenance": provenance(spec),
+    }
+    atomic.write_text(out_json, json.dumps(_jsonable(out), indent=1))
+    return out
