@@ -10,6 +10,7 @@ report: "workflows/report/workflow.rst"
 
 include: "workflows/rules/common.smk"
 include: "workflows/rules/design.smk"
+include: "workflows/rules/simulate.smk"
 include: "workflows/rules/select.smk"
 include: "workflows/rules/figures.smk"
 
@@ -19,4 +20,6 @@ rule all:
         f"{RESULTS}/candidates.csv",
         f"{RESULTS}/selection.json",
         FIGURES,
+        SIM_FIGURES,
+        [f"{RESULTS}/pages/{cid}.html" for cid in CANDIDATES] if SIMULATE else [],
     default_target: True

@@ -231,6 +231,8 @@ def _reference_and_error(sheet: _Sheet, x: int, y: int) -> None:
         x,
         y,
         params={"Amplitude": "8", "Frequency": "100", "DutyCycle": "0.5", "Offset": "6", "PhaseShift": "0"},
+        # Scoped so the reference is recorded beside the current it commands (step metrics).
+        scopes=["Out"],
     )
     sheet.add("Sum", "SUM1", x + 10, y, params={"NumberOfInputs": "2", "Gains": "[1 -1]"})
     sheet.wire("iRef.Out", "SUM1.inputs[0]")

@@ -25,7 +25,7 @@ sweep:
   fs_hz: [16000]
   method: [tustin]
   delay_samples: [0]
-controller: {output_min: 0, output_max: 1}
+controller: {output_min: -1, output_max: 1}
 fixed_point: {word_bits: 32, frac_bits: 16}
 selection:
   constraints: {overshoot_pct: {max: 10}, phase_margin_deg: {min: 45}, stable: true}
@@ -51,7 +51,7 @@ def seed_selection(spec_sha256: str) -> dict:
         "candidate_id": SEED_CANDIDATE["candidate_id"],
         "candidate": copy.deepcopy(SEED_CANDIDATE),
         "fixed_point": {"word_bits": 32, "frac_bits": 16, "q_format": "Q16.16"},
-        "controller": {"output_min": 0.0, "output_max": 1.0},
+        "controller": {"output_min": -1.0, "output_max": 1.0},
         "constraints": {"overshoot_pct": {"max": 10}, "phase_margin_deg": {"min": 45}, "stable": True},
         "objective": {"minimize": "settling_time_s"},
         "constraints_met": {"overshoot_pct": True, "phase_margin_deg": True, "stable": True},

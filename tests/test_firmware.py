@@ -190,7 +190,7 @@ def test_simulated_errors_track_the_seed_reference():
     from simbaflow.plants import Plant
 
     plant = Plant("voltage_compensated_inductor", 6e-3, 30.0, 600.0)
-    stim = firmware_check.simulated_errors(plant, -0.1321875, 0.1478125, 6.25e-5, 0.0, 1.0)
+    stim = firmware_check.simulated_errors(plant, -0.1321875, 0.1478125, 6.25e-5, -1.0, 1.0)
     errors, ref = stim["error"], stim["reference"]
     assert errors.size == 160
     assert ref[0] == pytest.approx(14.0) and ref[-1] == pytest.approx(6.0)   # SIMBA's 14 A then 6 A
@@ -200,6 +200,9 @@ def test_simulated_errors_track_the_seed_reference():
     # α bounds follow the compensation: duty 0..1 means α in −R·i/E .. 1 − R·i/E.
     assert stim["alpha_max"][80] == pytest.approx(1 - 30 * 14 / 600, abs=1e-4)
     assert stim["alpha_min"][80] == pytest.approx(-30 * 14 / 600, abs=1e-4)
+    # With α kept at 0..1 the compensated leg cannot bring the current down.
+    stuck = firmware_check.simulated_errors(plant, -0.1321875, 0.1478125, 6.25e-5, 0.0, 1.0)
+    assert stuck["error"][-1] == pytest.approx(-8.0, abs=0.01)
 
 
 def test_run_parquet_is_sampled_at_the_controller_instants(tmp_path):
@@ -207,13 +210,27 @@ def test_run_parquet_is_sampled_at_the_controller_instants(tmp_path):
 
     t = np.array([0.0, 1e-5, 6.25e-5, 7e-5, 1.25e-4, 1.3e-4])
     current = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 2.5])
-    pd.DataFrame({"time_s": t, "L1 - Current": current, "iL_ref - Out": np.full(6, 14.0)}).to_parquet(tmp_path / "r.parquet")
-    run = firmware_check.run_errors(tmp_path / "r.parquet", 6.25e-5)
+    pd.DataFrame({"time_s": t, "L1 - Current": current, "iRef - Out": np.full(6, 14.0)}).to_parquet(tmp_path / "r.parquet")
+    run = firmware_check.run_errors(tmp_path / "r.parquet", 6.25e-5, "L1 - Current", "iRef - Out")
     assert run["error"].tolist() == [14.0, 13.0, 12.0]
     assert run["current"].tolist() == [0.0, 1.0, 2.0]
-    pd.DataFrame({"time_s": t, "I": current}).to_parquet(tmp_path / "bad.parquet")
-    with pytest.raises(firmware_check.FirmwareCheckError, match="expected columns"):
-        firmware_check.run_errors(tmp_path / "bad.parquet", 6.25e-5)
+    with pytest.raises(firmware_check.FirmwareCheckError, match="missing 'iL_ref - Out'"):
+        firmware_check.run_errors(tmp_path / "r.parquet", 6.25e-5, "L1 - Current", "iL_ref - Out")
+
+
+def test_run_made_with_other_coefficients_is_refused(tmp_path):
+    from simbaflow.engines.base import RunResult
+    from simbaflow.runio import write_run_parquet
+
+    result = RunResult(time_s=np.array([0.0, 6.25e-5]),
+                       signals={"L1 - Current": np.array([0.0, 1.0]), "iRef - Out": np.array([14.0, 14.0])},
+                       status="ok", engine="embedded", engine_version="0.1.0", wall_time_s=0.1)
+    write_run_parquet(tmp_path / "run.parquet", result,
+                      {"status": "ok", "overrides": {"a0": {"Value": -0.07}, "a1": {"Value": 0.0739}}})
+    ok = firmware_check.run_errors(tmp_path / "run.parquet", 6.25e-5, "L1 - Current", "iRef - Out", -0.07, 0.0739)
+    assert ok["error"].tolist() == [14.0, 13.0]
+    with pytest.raises(firmware_check.FirmwareCheckError, match=r"the run used a0 = -0.07, not the promoted -0.1321875"):
+        firmware_check.run_errors(tmp_path / "run.parquet", 6.25e-5, "L1 - Current", "iRef - Out", -0.1321875, 0.0739)
 
 
 @needs_arm
@@ -261,3 +278,13 @@ def test_committed_header_passes_the_firmware_check(tmp_path):
     report = firmware_check.run_check(fw, FIRMWARE.parent)
     assert any(f"controller: {fields['candidate']}" in line for line in report.lines)
     assert any("samples bit-exact with the Python model" in line for line in report.lines)
+
+
+@needs_arm
+def test_header_without_extern_c_fails_the_cxx_link_check(tmp_path):
+    sel_path, fw = make_project(tmp_path)
+    h = fw / "lib" / "pi_controller" / "pi_controller.h"
+    h.write_text(h.read_text().replace('extern "C" {', "").replace("#ifdef __cplusplus\n}\n#endif", ""))
+    (fw / "include" / "controller_gains.h").write_text(render_gains_header(header_fields(read_selection(sel_path))))
+    with pytest.raises(firmware_check.FirmwareCheckError, match=r"pi_check_cxx.o refers to C\+\+-mangled"):
+        firmware_check.run_check(fw, tmp_path)

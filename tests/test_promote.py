@@ -164,3 +164,25 @@ def test_cli_dry_run_prints_the_diff_and_writes_nothing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "CONTROLLER_GAINS_A1_Q: (none) -> 9687" in out and "dry run: nothing written" in out
     assert not (fw / "include" / "controller_gains.h").exists()
+
+
+def test_tustin_prewarp_coefficients_are_checked_at_wn(tmp_path):
+    import math
+
+    # Prewarped at ωn = 5000 rad/s: s = k(z−1)/(z+1), k = ωn/tan(ωn·Ts/2) = 31 967.4…
+    k = 5000 / math.tan(5000 * 6.25e-5 / 2)
+    a0, a1 = -0.14 + 250 / k, 0.14 + 250 / k
+    sel, fw = make_project(tmp_path, method="tustin_prewarp", a0=a0, a1=a1, a0_fixed=None, a1_fixed=None)
+    assert promote(sel, fw, dry_run=True).changed
+    sel2, fw2 = make_project(tmp_path / "b", method="tustin_prewarp", a0_fixed=None, a1_fixed=None)
+    with pytest.raises(PromotionRefused, match=r"candidate.a0: -0.1321875 does not follow .* with tustin_prewarp"):
+        promote(sel2, fw2, dry_run=True)
+
+
+def test_refuses_a_selection_missing_a_candidate_key(tmp_path):
+    sel, fw = make_project(tmp_path)
+    data = read_selection(sel)
+    del data["candidate"]["a1"]
+    write_selection(sel, data)
+    with pytest.raises(PromotionRefused, match=r"selection.json: candidate.a1 is missing"):
+        promote(sel, fw)

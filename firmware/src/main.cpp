@@ -5,8 +5,9 @@
  * runs the controller the study selected, with the gains `simbaflow promote`
  * wrote to include/controller_gains.h:
  *
- *     duty = alpha + V1/V_high   (output-voltage compensation, seed 002)
- *     alpha = PI(i_ref - i1)     clamped so that duty stays in the study's bounds
+ *     duty = alpha + V1/V_high   (output-voltage compensation, seed 002), 0..1
+ *     alpha = PI(i_ref - i1)     within the study's bounds, narrowed each
+ *                                sample to what the duty range can apply
  *
  * Build variants (platformio.ini environments):
  *   default                           float pi_controller (pi_recurrence)
@@ -43,6 +44,10 @@
 #error "controller_gains.h: the study's sample time is not a whole number of microseconds, which TaskAPI cannot schedule; re-run the study with such a sample rate (e.g. 20 kHz) and promote again"
 #endif
 static const uint32_t CONTROL_TASK_PERIOD_US = CONTROLLER_GAINS_TS_NS / 1000;
+
+/* Duty range of the leg (the design's duty_cycle limiter). */
+static const float32_t DUTY_MIN = 0.0F;
+static const float32_t DUTY_MAX = 1.0F;
 
 /* Protection: the leg stops above this current or below this bus voltage. */
 static const float32_t I_TRIP_A = 8.0F;
@@ -81,11 +86,10 @@ static bool scope_trigger()
 static void controller_reset()
 {
 #if defined(SIMBAFLOW_USE_CONTROL_LIBRARY_PID)
-    /* Pid's bounds are fixed: let alpha span every value that can matter
-     * for a duty in [OUT_MIN, OUT_MAX] whatever V1/V_high is. */
+    /* Pid's bounds are fixed: the study's alpha bounds (its own
+     * back-calculation anti-windup acts there, not at the duty limits). */
     PidParams params = {CONTROLLER_GAINS_TS_S, CONTROLLER_GAINS_KP, CONTROLLER_GAINS_PID_TI_S, 0.0F, 0.0F,
-                        CONTROLLER_GAINS_OUT_MIN - CONTROLLER_GAINS_OUT_MAX,
-                        CONTROLLER_GAINS_OUT_MAX - CONTROLLER_GAINS_OUT_MIN};
+                        CONTROLLER_GAINS_OUT_MIN, CONTROLLER_GAINS_OUT_MAX};
     pid.init(params);
 #elif defined(SIMBAFLOW_USE_FIXED_POINT)
     const pi_controller_fixed_params_t params = {
@@ -159,12 +163,15 @@ void loop_critical_task()
         power_off();
         return;
     }
+    /* alpha beyond what the duty range can apply would only wind the state
+     * up: clamp it to the study's bounds and to DUTY_MIN/MAX - comp. */
     const float32_t comp = v1_v / v_high_v;
-    alpha = controller_step(i_ref_a - i1_a, CONTROLLER_GAINS_OUT_MIN - comp, CONTROLLER_GAINS_OUT_MAX - comp);
+    const float32_t lo = DUTY_MIN - comp > CONTROLLER_GAINS_OUT_MIN ? DUTY_MIN - comp : CONTROLLER_GAINS_OUT_MIN;
+    const float32_t hi = DUTY_MAX - comp < CONTROLLER_GAINS_OUT_MAX ? DUTY_MAX - comp : CONTROLLER_GAINS_OUT_MAX;
+    alpha = controller_step(i_ref_a - i1_a, lo, hi);
     duty = alpha + comp;
-    /* Already within bounds for pi_controller; Pid's wider bounds need it. */
-    duty = duty < CONTROLLER_GAINS_OUT_MIN ? CONTROLLER_GAINS_OUT_MIN
-         : (duty > CONTROLLER_GAINS_OUT_MAX ? CONTROLLER_GAINS_OUT_MAX : duty);
+    /* Within range already for pi_controller; Pid only knows its fixed bounds. */
+    duty = duty < DUTY_MIN ? DUTY_MIN : (duty > DUTY_MAX ? DUTY_MAX : duty);
     shield.power.setDutyCycle(LEG1, duty);
     if (!pwm_enabled) {
         shield.power.start(LEG1);

@@ -37,6 +37,30 @@ def _fmt_roots(roots: np.ndarray) -> str:
     return " ".join(f"{r.real:.6g}{r.imag:+.6g}j" if abs(r.imag) > 1e-9 else f"{r.real:.6g}" for r in roots)
 
 
+def candidate_gains(spec: dict, cand: dict[str, Any]) -> dict[str, float]:
+    """Gains and recurrence coefficients of a candidate (cheap: no loop analysis).
+
+    Returns
+    -------
+    dict
+        ``xi``, ``wn_rad_s``, ``kp``, ``ki``, ``ts_s``, ``a0``, ``a1``.
+    """
+    plant = plant_from_spec(spec)
+    if "xi" in cand:
+        xi, wn_rad_s = cand["xi"], cand["wn_rad_s"]
+        kp, ki = pi_gains_pole_placement(plant, xi, wn_rad_s)
+    else:
+        kp, ki = cand["kp"], cand["ki"]
+        xi, wn_rad_s = damping_from_gains(plant, kp, ki)
+    ts_s = 1.0 / cand["fs_hz"]
+    if cand["realisation"] == "control_library_pid":
+        a0, a1 = realisations.control_library_pid_recurrence(kp, ki, ts_s)
+    else:
+        prewarp = spec["sweep"].get("prewarp_rad_s") or wn_rad_s
+        a0, a1 = discretisation.pi_recurrence(kp, ki, ts_s, cand["method"], prewarp_rad_s=prewarp)
+    return {"xi": xi, "wn_rad_s": wn_rad_s, "kp": kp, "ki": ki, "ts_s": ts_s, "a0": a0, "a1": a1}
+
+
 def evaluate_candidate(spec: dict, cand: dict[str, Any], with_responses: bool = False) -> dict[str, Any]:
     """Tune, discretise, quantise and analyse one candidate.
 
@@ -52,13 +76,9 @@ def evaluate_candidate(spec: dict, cand: dict[str, Any], with_responses: bool = 
     row: dict[str, Any] = dict.fromkeys(COLUMNS, math.nan)
     row.update(cand)
     row["status"], row["reason"] = "ok", ""
-    if "xi" in cand:
-        kp, ki = pi_gains_pole_placement(plant, cand["xi"], cand["wn_rad_s"])
-    else:
-        kp, ki = cand["kp"], cand["ki"]
-        row["xi"], row["wn_rad_s"] = damping_from_gains(plant, kp, ki)
-    ts_s = 1.0 / cand["fs_hz"]
-    row.update(kp=kp, ki=ki, ts_s=ts_s)
+    gains = candidate_gains(spec, cand)
+    row.update(gains)
+    kp, ki, ts_s, a0, a1 = gains["kp"], gains["ki"], gains["ts_s"], gains["a0"], gains["a1"]
 
     # Continuous loop: the seed's analytic design check.
     loop_c = loops.pi_tf(kp, ki) * plant_tf(plant)
@@ -73,12 +93,6 @@ def evaluate_candidate(spec: dict, cand: dict[str, Any], with_responses: bool = 
     )
 
     # Discrete loop as the firmware runs it.
-    if cand["realisation"] == "control_library_pid":
-        a0, a1 = realisations.control_library_pid_recurrence(kp, ki, ts_s)
-    else:
-        prewarp = spec["sweep"].get("prewarp_rad_s") or row["wn_rad_s"]
-        a0, a1 = discretisation.pi_recurrence(kp, ki, ts_s, cand["method"], prewarp_rad_s=prewarp)
-    row.update(a0=a0, a1=a1)
     pd = plant_tf_discrete(plant, ts_s) * discretisation.delay_tf(cand["delay_samples"], ts_s)
     loop_d = discretisation.recurrence_tf(a0, a1, ts_s) * pd
     cl_d = loops.closed_loop(loop_d)

@@ -46,11 +46,13 @@ def design(spec: Path, fmt: str) -> None:
 @click.option("--no-report", is_flag=True, help="Skip building results/<study>/report.html.")
 @click.option("--profile", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Snakemake profile directory (default workflows/profiles/local; e.g. workflows/profiles/slurm).")
-def sweep(spec: Path, cores: int, no_report: bool, profile: Path | None) -> None:
-    """Run the study's workflow end to end: candidates, selection, figures, report."""
+@click.option("--engine", type=click.Choice(["simba", "embedded", "auto"]), default=None,
+              help="Simulation engine (default: the spec's simulate.engine).")
+def sweep(spec: Path, cores: int, no_report: bool, profile: Path | None, engine: str | None) -> None:
+    """Run the study's workflow end to end: candidates, simulations, selection, figures, report."""
     from simbaflow.workflow import run_sweep
 
-    run_sweep(spec, cores, report=not no_report, profile=profile)
+    run_sweep(spec, cores, report=not no_report, profile=profile, engine=engine)
 
 
 @click.command()

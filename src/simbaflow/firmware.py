@@ -21,9 +21,6 @@ from simbaflow.fixedpoint import QFormat
 #: Where promote writes the header, relative to the firmware directory.
 HEADER_PATH = "include/controller_gains.h"
 
-#: Provenance lines of the header, in order: (header key, where it comes from).
-PROVENANCE_KEYS = ("study", "candidate", "spec", "spec_sha256", "engine", "simbaflow_version", "git_commit", "date")
-
 #: Candidate metrics the header records (those the selection has).
 METRIC_KEYS = ("overshoot_pct", "rise_time_s", "settling_time_s", "phase_margin_deg", "gain_margin_db")
 
@@ -126,7 +123,7 @@ _DEFINE_COMMENTS = {
     "CONTROLLER_GAINS_TS_S": "sample time, s",
     "CONTROLLER_GAINS_TS_NS": "sample time, ns (exact integer for scheduling checks)",
     "CONTROLLER_GAINS_A0": "alpha(k) = alpha(k-1) + a1*e(k) + a0*e(k-1)",
-    "CONTROLLER_GAINS_OUT_MIN": "duty-cycle bounds (controller.output_min/max of the study)",
+    "CONTROLLER_GAINS_OUT_MIN": "bounds of alpha (controller.output_min/max); the duty alpha + Vs/E is limited to 0..1",
     "CONTROLLER_GAINS_Q_FORMAT": "fixed-point variant: int32 values with FRAC_BITS fractional bits",
     "CONTROLLER_GAINS_PID_TI_S": "OwnTech PidParams Ti = Kp/Ki, s (Td = 0, N = 0)",
 }

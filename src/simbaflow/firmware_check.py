@@ -10,8 +10,9 @@ What the check does, in order:
 2. builds the SIMBA C Code block (header + source + adapter concatenated, as
    the ``discrete_pi`` design holds them) and replays the same sequence;
 3. cross-compiles the module and the header for the SPIN's STM32G474
-   (Cortex-M4F, hard float), prints code size and per-function facts, and
-   fails if the control path calls a double-precision helper.
+   (Cortex-M4F, hard float), in C and, as the OwnTech application includes
+   them, in C++; prints code size and per-function facts, and fails if an
+   object calls a double-precision helper or links to C++-mangled names.
 
 Outputs go to ``<firmware>/build/`` (git-ignored).
 """
@@ -35,6 +36,7 @@ from simbaflow.fixedpoint import QFormat, to_fixed
 
 HOST_CC = "gcc"
 ARM_CC = "arm-none-eabi-gcc"
+ARM_CXX = "arm-none-eabi-g++"
 
 #: Warnings as errors everywhere; -Wdouble-promotion and -Wfloat-conversion catch
 #: a double sneaking into single-precision code (e.g. a literal without ``f``).
@@ -44,16 +46,23 @@ COMMON_CFLAGS = ["-std=c99", "-O2", "-ffp-contract=off", *WARNINGS]
 #: The SPIN board's MCU: STM32G474, Cortex-M4 with single-precision FPU.
 ARM_CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-ffunction-sections"]
 
+#: The C++ dialect and float flags of the OwnTech application (firmware/platformio.ini).
+CXXFLAGS = ["-x", "c++", "-std=c++2a", "-fno-exceptions", "-fsingle-precision-constant", "-O2",
+            "-ffp-contract=off", *[w for w in WARNINGS if w != "-pedantic"]]
+
 #: libgcc/AEABI double-precision helpers (``__aeabi_dadd``, ``__aeabi_f2d``, ``__adddf3``...).
 DOUBLE_HELPER = re.compile(r"^(__aeabi_(d[a-z0-9]*|[a-z0-9]*2d)|__\w*df\w*)$")
 
 #: Functions on the board's control path.
 CONTROL_PATH = ("pi_controller_calculate", "pi_controller_fixed_calculate")
 
+#: Duty-cycle range of the leg (the design's ``duty_cycle`` limiter, ``DUTY_MIN/MAX`` in main.cpp).
+DUTY_MIN, DUTY_MAX = 0.0, 1.0
+
 #: α bounds of the SIMBA block (``ALPHA_MIN``/``ALPHA_MAX`` in firmware/sil/simba_pi_block.c).
 SIMBA_BLOCK_ALPHA_BOUNDS = (-1.0, 1.0)
 
-#: Signal names of a simulated discrete-controller run (SIMBA's "<device> - <scope>").
+#: Current signal of a discrete_pi run when the spec does not name one (SIMBA's "<device> - <scope>").
 RUN_CURRENT = "L1 - Current"
 
 
@@ -87,20 +96,25 @@ def _run(cmd: list[str], what: str) -> str:
 
 # --------------------------------------------------------------------------- stimulus
 
-def alpha_bounds(plant, current: np.ndarray, out_min: float, out_max: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample bounds of α (float32) that keep the duty within ``out_min..out_max``.
-
-    With the ``voltage_compensated_inductor`` model the duty is ``α + Vs/E``
-    (``Vs = R·i``), so α lives in ``out_min − Vs/E .. out_max − Vs/E``; the
-    board computes the same from its measurements each sample. Otherwise the
-    duty is α and the bounds are constant.
-    """
+def compensation(plant, current: np.ndarray) -> np.ndarray:
+    """``Vs/E`` (float32) the duty adds to α; zero for a plant without compensation."""
     current = np.asarray(current, dtype=float)
     if plant.model == "voltage_compensated_inductor":
-        comp = (plant.r_ohm * current / plant.e_v).astype(np.float32)
-    else:
-        comp = np.zeros(current.shape, dtype=np.float32)
-    return np.float32(out_min) - comp, np.float32(out_max) - comp
+        return (plant.r_ohm * current / plant.e_v).astype(np.float32)
+    return np.zeros(current.shape, dtype=np.float32)
+
+
+def alpha_bounds(comp: np.ndarray, out_min: float, out_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample α bounds (float32): the study's ``out_min..out_max`` narrowed to a feasible duty.
+
+    The duty is ``α + comp`` and the leg can only apply ``DUTY_MIN..DUTY_MAX``,
+    so α beyond ``DUTY_MIN − comp .. DUTY_MAX − comp`` would only wind up the
+    state; ``main.cpp`` computes the same from its measurements each sample.
+    """
+    comp = np.asarray(comp, dtype=np.float32)
+    lo = np.maximum(np.float32(out_min), np.float32(DUTY_MIN) - comp)
+    hi = np.minimum(np.float32(out_max), np.float32(DUTY_MAX) - comp)
+    return lo, hi
 
 
 def simulated_errors(plant, a0: float, a1: float, ts_s: float, out_min: float, out_max: float,
@@ -110,8 +124,9 @@ def simulated_errors(plant, a0: float, a1: float, ts_s: float, out_min: float, o
     The leg is averaged: the inductor sees ``E·d`` against the load voltage
     ``R·i``, integrated exactly over each sample (zero-order hold), the duty
     applied ``delay_samples`` late. The controller is the float32 model of the
-    firmware with the per-sample bounds of :func:`alpha_bounds`; the duty is
-    limited to ``out_min..out_max`` like the design's ``duty_cycle`` block.
+    firmware with the per-sample bounds of :func:`alpha_bounds`; the duty
+    ``α + Vs/E`` is limited to ``DUTY_MIN..DUTY_MAX`` like the design's
+    ``duty_cycle`` block.
     The reference repeats SIMBA's reference project: 70 % of E/R for the first
     half, 30 % after (14 A then 6 A for the seed's 600 V, 30 Ω leg), so the
     loop saturates, recovers and steps down.
@@ -137,47 +152,56 @@ def simulated_errors(plant, a0: float, a1: float, ts_s: float, out_min: float, o
     out["alpha_min"], out["alpha_max"] = np.empty(n, np.float32), np.empty(n, np.float32)
     for k in range(n):
         out["current"][k], out["error"][k] = i, reference[k] - i
-        lo, hi = alpha_bounds(plant, np.array([i]), out_min, out_max)
+        comp = compensation(plant, np.array([i]))
+        lo, hi = alpha_bounds(comp, out_min, out_max)
         out["alpha_min"][k], out["alpha_max"][k] = lo[0], hi[0]
         e = np.float32(out["error"][k])
         alpha = controller_model.pi_float32_step(alpha, e_prev, e, a0_f, a1_f, lo[0], hi[0])
         e_prev = e
-        duty = float(alpha) + (float(out_max) - float(hi[0]))   # α + Vs/E (0 without compensation)
-        pending.append(min(max(duty, out_min), out_max))
+        pending.append(min(max(float(alpha) + float(comp[0]), DUTY_MIN), DUTY_MAX))
         applied = pending.pop(0)
         i = i * decay + (1.0 - decay) * plant.e_v * applied / plant.r_ohm
     out["reference"] = reference
     return out
 
 
-def run_errors(parquet: Path, ts_s: float) -> dict[str, np.ndarray]:
+def run_errors(parquet: Path, ts_s: float, current: str, reference: str,
+               a0: float | None = None, a1: float | None = None) -> dict[str, np.ndarray]:
     """Current error and current at each controller sample of a simulated run (``discrete_pi.parquet``).
 
-    The run holds ``time`` (s), ``L1 - Current`` and a reference column (the
-    first whose name contains ``ref``); the controller samples at ``k·Ts``,
-    so each sample takes the last simulated point at or before that instant.
+    The controller samples at ``k·Ts``, so each sample takes the last simulated
+    point at or before that instant. When the run records the ``a0``/``a1`` it
+    was made with (metadata ``overrides``), they must be the promoted ones.
     """
-    import pandas as pd
+    from simbaflow.runio import read_run_parquet
 
-    table = pd.read_parquet(parquet)
-    time_col = next((c for c in ("time_s", "time", "Time") if c in table.columns), None)
-    ref_col = next((c for c in table.columns if "ref" in c.lower()), None)
-    if time_col is None or ref_col is None or RUN_CURRENT not in table.columns:
+    table, meta = read_run_parquet(parquet)
+    if meta.get("status", "ok") != "ok":
+        raise FirmwareCheckError(f"{parquet}: run status is {meta['status']!r}; expected a finished ('ok') run")
+    missing = [c for c in (current, reference) if c not in table.columns]
+    if missing:
         raise FirmwareCheckError(
-            f"{parquet}: expected columns time_s (or time), {RUN_CURRENT!r} and a reference column "
-            f"(name containing 'ref'); found {', '.join(map(str, table.columns))}"
+            f"{parquet}: expected columns {current!r} and {reference!r} (the spec's simulate.designs.discrete_pi "
+            f"response and reference); missing {', '.join(map(repr, missing))}"
         )
-    t = table[time_col].to_numpy(dtype=float)
+    for name, want in (("a0", a0), ("a1", a1)):
+        used = meta.get("overrides", {}).get(name, {}).get("Value")
+        if want is not None and used is not None and not np.isclose(used, want, rtol=1e-12, atol=0.0):
+            raise FirmwareCheckError(f"{parquet}: the run used {name} = {used!r}, not the promoted {want!r}")
+    t = table["time_s"].to_numpy(dtype=float)
     n = int(np.floor(t[-1] / ts_s + 1e-9)) + 1
-    idx = np.searchsorted(t, np.arange(n) * ts_s + 1e-12 * ts_s, side="right") - 1
-    idx = np.clip(idx, 0, None)
-    current = table[RUN_CURRENT].to_numpy(dtype=float)[idx]
-    return {"error": table[ref_col].to_numpy(dtype=float)[idx] - current, "current": current}
+    idx = np.clip(np.searchsorted(t, np.arange(n) * ts_s * (1 + 1e-12), side="right") - 1, 0, None)
+    i = table[current].to_numpy(dtype=float)[idx]
+    return {"error": table[reference].to_numpy(dtype=float)[idx] - i, "current": i}
 
 
 def error_sequence(project_dir: Path, fields: dict[str, str], a0: float, a1: float, ts_s: float,
                    out_min: float, out_max: float) -> tuple[dict[str, np.ndarray], str]:
     """The stimulus to replay for the promoted candidate, and where it came from.
+
+    The candidate's simulated ``discrete_pi`` run when there is one (signals
+    named by the spec's ``simulate.designs.discrete_pi``), else a numpy
+    closed loop of the spec's plant (:func:`simulated_errors`).
 
     Returns
     -------
@@ -188,14 +212,16 @@ def error_sequence(project_dir: Path, fields: dict[str, str], a0: float, a1: flo
     from simbaflow.candidates import plant_from_spec
     from simbaflow.spec import load_spec
 
-    plant = plant_from_spec(load_spec(project_dir / fields["spec"]))
+    spec = load_spec(project_dir / fields["spec"])
+    plant = plant_from_spec(spec)
     run = project_dir / "results" / fields["study"] / "runs" / fields["candidate"] / "discrete_pi.parquet"
-    if run.exists():
-        stim = run_errors(run, ts_s)
-        stim["alpha_min"], stim["alpha_max"] = alpha_bounds(plant, stim["current"], out_min, out_max)
+    design = spec.get("simulate", {}).get("designs", {}).get("discrete_pi")
+    if run.exists() and design and "reference" in design:
+        stim = run_errors(run, ts_s, design.get("response", RUN_CURRENT), design["reference"], a0, a1)
+        stim["alpha_min"], stim["alpha_max"] = alpha_bounds(compensation(plant, stim["current"]), out_min, out_max)
         return stim, f"simulated run {run}"
     stim = simulated_errors(plant, a0, a1, ts_s, out_min, out_max, int(fields.get("delay_samples", "0")))
-    return stim, f"numpy closed loop of the {fields['spec']} plant ({plant.model}; no run parquet at {run})"
+    return stim, f"numpy closed loop of the {fields['spec']} plant ({plant.model}; no discrete_pi run at {run})"
 
 
 # --------------------------------------------------------------------------- host build
@@ -290,16 +316,25 @@ def replay_simba_block(lib_path: Path, errors: np.ndarray, a0: float, a1: float,
 # --------------------------------------------------------------------------- cross build
 
 def cross_compile(firmware_dir: Path, build_dir: Path) -> dict[str, Path]:
-    """Objects of the module and of the header-driven driver for the Cortex-M4F."""
+    """Objects for the Cortex-M4F: the module, and the header-driven driver in C and in C++.
+
+    The C++ build includes both headers the way the OwnTech application
+    (C++, ``src/main.cpp``) does, with its compiler flags.
+    """
     out_dir = build_dir / "cortex-m4f"
     out_dir.mkdir(parents=True, exist_ok=True)
+    includes = ["-I", str(firmware_dir / "lib" / "pi_controller"), "-I", str(firmware_dir / "include")]
+    driver = firmware_dir / "host_check" / "pi_check.c"
+    builds = {
+        "pi_controller": [ARM_CC, *ARM_CFLAGS, *COMMON_CFLAGS,
+                          str(firmware_dir / "lib" / "pi_controller" / "pi_controller.c")],
+        "pi_check": [ARM_CC, *ARM_CFLAGS, *COMMON_CFLAGS, str(driver)],
+        "pi_check_cxx": [ARM_CXX, *ARM_CFLAGS, *CXXFLAGS, str(driver)],
+    }
     objects = {}
-    for name, src in (("pi_controller", firmware_dir / "lib" / "pi_controller" / "pi_controller.c"),
-                      ("pi_check", firmware_dir / "host_check" / "pi_check.c")):
+    for name, cmd in builds.items():
         obj = out_dir / f"{name}.o"
-        _run([ARM_CC, *ARM_CFLAGS, *COMMON_CFLAGS,
-              "-I", str(firmware_dir / "lib" / "pi_controller"), "-I", str(firmware_dir / "include"),
-              "-c", str(src), "-o", str(obj)], f"Cortex-M4F cross-compile of {src.name}")
+        _run([*cmd, *includes, "-c", "-o", str(obj)], f"Cortex-M4F cross-compile of {name}")
         objects[name] = obj
     return objects
 
@@ -450,10 +485,14 @@ def run_check(firmware_dir: str | Path, project_dir: str | Path = ".", selection
         report.say(f"SIMBA C Code block (header+source+adapter): max {int(ulps_b.max(initial=0))} ulp from the model")
 
     objects = cross_compile(firmware_dir, build_dir)
-    report.say(f"cross-compile: {ARM_CC} {' '.join(ARM_CFLAGS)} -O2 -Werror")
+    report.say(f"cross-compile: {ARM_CC} {' '.join(ARM_CFLAGS)} -O2 -Werror (pi_check_cxx: {ARM_CXX} -std=c++2a)")
     for name, obj in objects.items():
         facts = object_facts(obj)
         report.say(f"  {obj.name}: text {facts['text']} B, data {facts['data']} B, bss {facts['bss']} B")
+        mangled = [s for s in facts["undefined"] if s.startswith("_Z")]
+        if mangled:
+            # C++ callers must link to the C functions: pi_controller.h's extern "C".
+            raise FirmwareCheckError(f"{obj.name} refers to C++-mangled controller symbols: {', '.join(mangled)}")
         doubles = [s for s in facts["undefined"] if DOUBLE_HELPER.match(s)]
         if doubles:
             raise FirmwareCheckError(f"{obj.name} calls double-precision helpers: {', '.join(doubles)}")

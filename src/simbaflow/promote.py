@@ -84,6 +84,9 @@ def load_selection(path: str | Path) -> dict[str, Any]:
     for key in ("study", "spec_path", "spec_sha256", "candidate_id", "candidate", "fixed_point", "controller"):
         if key not in data:
             raise PromotionRefused(f"{path}: key {key!r} is missing; expected a selection written by `simbaflow sweep`")
+    for key in ("kp", "ki", "ts_s", "a0", "a1", "method", "realisation"):
+        if key not in data["candidate"]:
+            raise PromotionRefused(f"{path}: candidate.{key} is missing; expected a selection written by `simbaflow sweep`")
     return data
 
 
@@ -141,7 +144,7 @@ def check_target(selection: dict, source: str, target: str) -> None:
         raise PromotionRefused(f"{source}: candidate: control_library_pid needs kp != 0 and ki != 0 (Ti = kp/ki)")
 
 
-def check_coefficients(selection: dict, source: str) -> None:
+def check_coefficients(selection: dict, source: str, project_dir: Path) -> None:
     """Refuse when a0, a1 do not follow from kp, ki, ts_s and the method, or overflow the Q format."""
     cand = selection["candidate"]
     kp, ki, ts_s = float(cand["kp"]), float(cand["ki"]), float(cand["ts_s"])
@@ -149,21 +152,24 @@ def check_coefficients(selection: dict, source: str) -> None:
         raise PromotionRefused(f"{source}: candidate.ts_s: {ts_s} is not 1/fs_hz ({cand.get('fs_hz')})")
     if cand["realisation"] == "control_library_pid":
         expected = realisations.control_library_pid_recurrence(kp, ki, ts_s)
-    elif cand["method"] == "tustin_prewarp":
-        expected = None  # the prewarp frequency is a spec setting the selection does not carry
     else:
+        # As the sweep does: tustin_prewarp warps at sweep.prewarp_rad_s, else at ωn.
+        prewarp = None
+        if cand["method"] == "tustin_prewarp":
+            from simbaflow.spec import load_spec
+
+            prewarp = load_spec(project_dir / selection["spec_path"])["sweep"].get("prewarp_rad_s") or cand.get("wn_rad_s")
         try:
-            expected = discretisation.pi_recurrence(kp, ki, ts_s, cand["method"])
+            expected = discretisation.pi_recurrence(kp, ki, ts_s, cand["method"], prewarp_rad_s=prewarp)
         except ValueError as exc:
             raise PromotionRefused(f"{source}: candidate.method: {exc}") from None
-    if expected is not None:
-        for name, want in zip(("a0", "a1"), expected):
-            got = float(cand[name])
-            if not math.isclose(got, want, rel_tol=COEFFICIENT_RTOL, abs_tol=1e-15):
-                raise PromotionRefused(
-                    f"{source}: candidate.{name}: {got!r} does not follow from kp={kp}, ki={ki}, ts_s={ts_s} "
-                    f"with {cand['method']} ({cand['realisation']}); expected {want!r}"
-                )
+    for name, want in zip(("a0", "a1"), expected):
+        got = float(cand[name])
+        if not math.isclose(got, want, rel_tol=COEFFICIENT_RTOL, abs_tol=1e-15):
+            raise PromotionRefused(
+                f"{source}: candidate.{name}: {got!r} does not follow from kp={kp}, ki={ki}, ts_s={ts_s} "
+                f"with {cand['method']} ({cand['realisation']}); expected {want!r}"
+            )
     fp = selection["fixed_point"]
     try:
         fmt = QFormat(int(fp["word_bits"]), int(fp["frac_bits"]))
@@ -224,7 +230,7 @@ def promote(selection_path: str | Path, firmware_dir: str | Path = "firmware", t
     check_target(selection, source, target)
     check_constraints(selection, source)
     check_spec_hash(selection, source, project_dir)
-    check_coefficients(selection, source)
+    check_coefficients(selection, source, project_dir)
 
     firmware_dir = Path(firmware_dir)
     header = firmware_dir / HEADER_PATH

@@ -35,7 +35,10 @@ def broken_constraints(row: dict[str, Any], constraints: dict[str, Any]) -> list
                 broken.append(f"{metric} = {value} (required {rule})")
             continue
         if _is_missing(value):
-            broken.append(f"{metric} is not available")
+            design = metric.split(".")[0] if "." in metric else None
+            run_status = row.get(f"{design}.status") if design else None
+            failed = f" ({design} run {run_status})" if run_status not in (None, "ok") and not _is_missing(run_status) else ""
+            broken.append(f"{metric} is not available{failed}")
             continue
         if "min" in rule and value < rule["min"]:
             broken.append(f"{metric} = {value:.4g} < min {rule['min']}")

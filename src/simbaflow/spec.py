@@ -106,8 +106,11 @@ def _check_semantics(spec: dict, source: str) -> None:
             raise SpecError(f"{source}: sweep.{missing}: is required with an explicit gain grid (kp and ki)")
         if not has_xi and not has_gains:
             raise SpecError(f"{source}: sweep: expected xi and wn_rad_s (pole placement) or kp and ki (gain grid)")
-    elif "statespace" not in spec:
-        raise SpecError(f"{source}: expected a sweep (controller study) or a statespace (plant discretisation) section")
+    elif "statespace" not in spec and "ac" not in spec:
+        raise SpecError(
+            f"{source}: expected a sweep (controller study), a statespace (plant discretisation) "
+            "or an ac (AC client/server) section"
+        )
     fp = spec["fixed_point"]
     if fp["frac_bits"] >= fp["word_bits"]:
         raise SpecError(

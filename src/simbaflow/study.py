@@ -81,20 +81,35 @@ def read_candidates(csv_path: str | Path) -> list[dict[str, Any]]:
     return df.to_dict(orient="records")
 
 
-def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: str | Path) -> dict:
-    """Choose the winner from ``candidates.csv`` and write ``selection.json``."""
+def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: str | Path,
+                   metrics_csv: str | Path | None = None) -> dict:
+    """Choose the winner from ``candidates.csv`` (and simulated ``metrics.csv``) and write ``selection.json``.
+
+    With simulated metrics, constraints and the objective may name
+    ``<design>.<metric>`` columns (e.g. ``discrete_pi.overshoot_pct``).
+    """
     spec = load_spec(spec_path)
     rows = read_candidates(candidates_csv)
-    check_metric_names(spec["selection"], list(COLUMNS), str(spec_path))
+    columns = list(COLUMNS)
+    engine = "analytic"
+    if metrics_csv is not None:
+        from simbaflow.simulated import merge_simulated
+
+        rows, added = merge_simulated(rows, metrics_csv)
+        columns += added
+        engines = sorted(set(pd.read_csv(metrics_csv, dtype={"engine": str})["engine"].dropna()))
+        engine = ",".join(engines) or "none"
+    check_metric_names(spec["selection"], columns, str(spec_path))
     choice = select(rows, spec["selection"], str(spec_path))
+    best = choice["candidate"]
     out = {
         "study": spec["study"],
         "spec_path": str(spec_path),
         "spec_sha256": spec["_sha256"],
-        "candidate_id": choice["candidate"]["candidate_id"],
-        "candidate": choice["candidate"],
-        "realisation": choice["candidate"]["realisation"],
-        "fixed_point": {**spec["fixed_point"], "q_format": choice["candidate"]["q_format"]},
+        "candidate_id": best["candidate_id"],
+        "candidate": best,
+        "realisation": best["realisation"],
+        "fixed_point": {**spec["fixed_point"], "q_format": best["q_format"]},
         "controller": spec["controller"],
         "plant": spec["plant"],
         "constraints": spec["selection"]["constraints"],
@@ -104,7 +119,8 @@ def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: 
         "runners_up": choice["runners_up"],
         "rejected": choice["rejected"],
         "ranking": choice["ranking"],
-        "engine": "analytic",
+        "engine": engine,
+        "run_files": {k.split(".")[0]: v for k, v in best.items() if k.endswith(".run_file")},
         "provenance": provenance(spec),
     }
     atomic.write_text(out_json, json.dumps(_jsonable(out), indent=1))

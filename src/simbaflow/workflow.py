@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from simbaflow.errors import SimbaflowError
@@ -37,34 +39,84 @@ def default_profile() -> Path:
 
 
 def snakemake_command(spec_path: Path, cores: int, extra: list[str] | None = None,
-                      profile: Path | None = None) -> list[str]:
-    """The Snakemake invocation for a study: its spec as config, the local profile by default."""
+                      profile: Path | None = None, config: list[str] | None = None) -> list[str]:
+    """The Snakemake invocation for a study: its spec (and ``config`` items) as config, the local profile by default."""
     return [
         sys.executable, "-m", "snakemake",
         "--snakefile", str(snakefile()),
         "--workflow-profile", str(profile or default_profile()),
         "--directory", os.getcwd(),
         "--cores", str(cores),
-        "--config", f"spec={spec_path}",
+        "--config", f"spec={spec_path}", *(config or []),
         *(extra or []),
     ]
 
 
-def run_sweep(spec_path: Path, cores: int, report: bool = True, profile: Path | None = None) -> int:
+def _engine_arguments(spec: dict, engine: str | None) -> list[str]:
+    """Config and resources for the simulate stage; stops here, before any work, without a licence."""
+    sim = spec.get("simulate")
+    if not sim:
+        return []
+    from simbaflow.engines.select import select_engine
+    from simbaflow.engines.simba import simba_slots
+
+    name = engine or sim.get("engine", "auto")
+    chosen, message = select_engine(name)  # LicenseError (exit 3) for simba without a licence
+    print(f"simbaflow: {message}", flush=True)
+    args = ["engine=" + name]
+    slots = simba_slots() if chosen.name == "simba" else 0
+    return args + (["--resources", f"simba_slots={max(1, slots)}"] if chosen.name == "simba" else [])
+
+
+_STEPS = re.compile(r"(\d+) of (\d+) steps \((\d+)%\) done")
+
+
+def _stream_with_progress(cmd: list[str]) -> int:
+    """Run Snakemake, echoing its output and adding an estimate of the time left after each step."""
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        match = _STEPS.search(line)
+        if match:
+            done, total = int(match.group(1)), int(match.group(2))
+            elapsed = time.monotonic() - started
+            left = elapsed / done * (total - done) if done else float("nan")
+            sys.stdout.write(f"simbaflow: {done}/{total} jobs done in {elapsed:.0f} s, about {left:.0f} s left\n")
+        sys.stdout.flush()
+    return proc.wait()
+
+
+def run_sweep(spec_path: Path, cores: int, report: bool = True, profile: Path | None = None,
+              engine: str | None = None) -> int:
     """Validate the spec, run the workflow, then build its HTML report.
 
-    Returns the exit code; a failed run that leaves the candidate table but no
-    selection is re-explained in one sentence (e.g. no feasible candidate).
+    Failed simulation runs of an earlier sweep are forgotten first, so they are
+    redone while finished runs are reused. Returns the exit code; a failed run
+    that leaves the candidate table but no selection is re-explained in one
+    sentence (e.g. no feasible candidate).
     """
     spec = load_spec(spec_path)
     results = Path("results") / spec["study"]
-    code = subprocess.call(snakemake_command(spec_path, cores, profile=profile))
+    engine_args = _engine_arguments(spec, engine)
+    if spec.get("simulate"):
+        from simbaflow.simulate import forget_failed_batches, simulate_settings
+
+        simulate_settings(spec)  # project and design settings checked before any work
+        redo = forget_failed_batches(results)
+        if redo:
+            print(f"simbaflow: redoing failed or unfinished runs of {len(redo)} batch(es): {', '.join(redo)}")
+    code = _stream_with_progress(
+        snakemake_command(spec_path, cores, engine_args[1:], profile=profile, config=engine_args[:1]))
     if code != 0:
         table, selection = results / "candidates.csv", results / "selection.json"
         if table.exists() and not selection.exists():
             from simbaflow.study import select_to_json
 
-            select_to_json(spec_path, table, selection)  # raises the selection's own clear error
+            metrics = results / "metrics.csv"
+            # Raises the selection's own clear error (e.g. no feasible candidate).
+            select_to_json(spec_path, table, selection, metrics if metrics.exists() else None)
         raise SimbaflowError(f"the workflow for {spec_path} failed (snakemake exit {code}); see its log above", exit_code=code)
     if report:
         return build_report(spec_path, cores)

@@ -16,3 +16,18 @@ FIGURES = [f"{RESULTS}/figures/{name}.png" for name in FIGURE_NAMES]
 
 def candidate_json(cid):
     return f"{RESULTS}/candidates/{cid}.json"
+
+
+# Simulate stage (when the spec has a `simulate` section).
+from simbaflow.simulate import batch_runs, plan_runs, simulate_settings
+
+SIMULATE = simulate_settings(SPEC)
+ENGINE = config.get("engine") or SIMULATE.get("engine", "auto")
+RUN_BATCHES = batch_runs(plan_runs(SPEC), int(SIMULATE.get("batch_size", 8))) if SIMULATE else {}
+MANIFESTS = [f"{RESULTS}/runs/batches/{batch}.json" for batch in RUN_BATCHES]
+SIM_FIGURES = (
+    [f"{RESULTS}/figures/waveforms.html", f"{RESULTS}/figures/sim_metrics_heatmap.png",
+     f"{RESULTS}/figures/analytic_vs_simulated.png"]
+    if SIMULATE
+    else []
+)

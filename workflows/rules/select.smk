@@ -1,10 +1,12 @@
-# Selection: constraints and objective of the spec applied to the candidate table.
+# Selection: constraints and objective of the spec applied to the candidate table
+# and, when the study simulates, to the simulated metrics (`<design>.<metric>`).
 
 
 rule select:
     input:
         spec=SPEC_PATH,
         candidates=f"{RESULTS}/candidates.csv",
+        metrics=[f"{RESULTS}/metrics.csv"] if SIMULATE else [],
     output:
         selection=f"{RESULTS}/selection.json",
         summary=report(
@@ -16,5 +18,5 @@ rule select:
         from simbaflow.review import selection_html
         from simbaflow.study import select_to_json
 
-        select_to_json(input.spec, input.candidates, output.selection)
+        select_to_json(input.spec, input.candidates, output.selection, input.metrics[0] if input.metrics else None)
         selection_html(output.selection, output.summary)

@@ -3,7 +3,8 @@
  *
  *     alpha(k) = alpha(k-1) + a1 * e(k) + a0 * e(k-1)
  *
- * with Tustin coefficients a1 = Kp + Ki*Ts/2 and a0 = -Kp + Ki*Ts/2.
+ * e.g. with Tustin coefficients a1 = Kp + Ki*Ts/2 and a0 = -Kp + Ki*Ts/2
+ * (every discretisation simbaflow sweeps reduces to this form).
  *
  * The output is clamped to [out_min, out_max] and the clamped value is what
  * is stored as alpha(k-1) for the next step: clamping the state is the

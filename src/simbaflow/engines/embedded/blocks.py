@@ -59,8 +59,10 @@ class Block:
     inputs: list[int]
     outputs: list[int]
     params: dict[str, str]
-    #: Continuous states the block adds to the solver state.
+    #: States the block adds to the solver state (held outputs count as states of rate 0).
     n_states: ClassVar[int] = 0
+    #: Whether those states are held values (constant between events).
+    holds: ClassVar[bool] = False
     state0: int = 0  # index of the first own state in z
     modes: list[ModeVar] = field(default_factory=list)
 
@@ -125,8 +127,13 @@ def _constant(run, value: float) -> np.ndarray:
 
 
 def _is_constant(run, form: np.ndarray) -> bool:
-    # Constant between events: no weight on a state.
-    return not np.any(form[: run.one])
+    # Constant between events: weight only on 1 and on held values.
+    return not np.any(form[run.moving])
+
+
+def _holds_samples(run, form: np.ndarray) -> bool:
+    # Weight on a held value: the value changes at events without changing the cache key.
+    return bool(np.any(form[run.held]))
 
 
 class Constant(Block):
@@ -177,12 +184,21 @@ class Periodic(Block):
         if not 0.0 <= self.duty <= 1.0:
             raise SpecError(f"device '{self.name}' ({self.library}): DutyCycle must be within 0..1, got {self.duty}")
         self.edges = self._edges()
+        self._located = (None, None)
 
     def _edges(self):
         return (0.0, 1.0)
 
     def _locate(self, t):
         """Period number, segment and fraction of the period at ``t``."""
+        if t == self._located[0]:
+            return self._located[1]
+        self._located = (t, self._find(t))
+        return self._located[1]
+
+    _located = (None, None)
+
+    def _find(self, t):
         u = t * self.frequency + self.phase
         n = math.floor(u)
         r = u - n
@@ -375,8 +391,10 @@ class Product(Block):
     def evaluate(self, run):
         a, b = run.forms[self.inputs[0]], run.forms[self.inputs[1]]
         if _is_constant(run, a):
+            run.held_nonlinear |= _holds_samples(run, a)
             run.forms[self.outputs[0]] = (a @ run.z) * b
         elif _is_constant(run, b):
+            run.held_nonlinear |= _holds_samples(run, b)
             run.forms[self.outputs[0]] = (b @ run.z) * a
         else:
             run.held_nonlinear = True
@@ -391,6 +409,7 @@ class Division(Block):
         if divisor == 0.0:
             raise SpecError(f"device '{self.name}' (Division): division by zero at t = {run.t:.9g} s")
         if _is_constant(run, b):
+            run.held_nonlinear |= _holds_samples(run, b)
             run.forms[self.outputs[0]] = a / divisor
         else:
             run.held_nonlinear = True
@@ -574,6 +593,8 @@ class PID(Block):
 class Sampled(Block):
     """Blocks updated only at multiples of SamplingTime, output held in between."""
 
+    holds = True
+
     def configure(self, variables):
         self.ts = self.sampling_time(variables)
         if self.ts is None:
@@ -583,8 +604,13 @@ class Sampled(Block):
     def configure_sampled(self, variables):
         pass
 
+    @property
+    def n_states(self):
+        return len(self.outputs)
+
     def reset(self, run):
         self.held = [0.0] * len(self.outputs)
+        run.z[self.state0 : self.state0 + len(self.outputs)] = 0.0
         self.next_sample = 0.0
         self.reset_sampled(run)
 
@@ -592,11 +618,10 @@ class Sampled(Block):
         pass
 
     def evaluate(self, run):
-        for net, value in zip(self.outputs, self.held):
-            run.forms[net] = _constant(run, value)
-
-    def key(self, run):
-        return tuple(self.held)
+        for k, net in enumerate(self.outputs):
+            form = np.zeros(run.nz)
+            form[self.state0 + k] = 1.0
+            run.forms[net] = form
 
     def breakpoint(self, t):
         return self.next_sample if self.next_sample > t else INF
@@ -607,6 +632,7 @@ class Sampled(Block):
         self.next_sample = round(run.t / self.ts + 1.0) * self.ts
         before = list(self.held)
         self.held = self.update([run.forms[net] @ run.z for net in self.inputs], run)
+        run.z[self.state0 : self.state0 + len(self.held)] = self.held
         return self.held != before
 
     def update(self, inputs, run):
@@ -699,21 +725,27 @@ class CCode(Block):
     through a Zero-Crossing Detector (the reference's discrete PI) acts exactly at
     its clock instants."""
 
+    holds = True
+
     def configure(self, variables):
         self.ts = self.sampling_time(variables)
+
+    @property
+    def n_states(self):
+        return len(self.outputs)
 
     def reset(self, run):
         self.instance.initialize()
         self.held = [0.0] * len(self.outputs)
+        run.z[self.state0 : self.state0 + len(self.outputs)] = 0.0
         self.next_sample = 0.0
         self.last_call = None
 
     def evaluate(self, run):
-        for net, value in zip(self.outputs, self.held):
-            run.forms[net] = _constant(run, value)
-
-    def key(self, run):
-        return tuple(self.held)
+        for k, net in enumerate(self.outputs):
+            form = np.zeros(run.nz)
+            form[self.state0 + k] = 1.0
+            run.forms[net] = form
 
     def breakpoint(self, t):
         times = []
@@ -737,6 +769,7 @@ class CCode(Block):
         self.last_call = (run.t, inputs)
         before = self.held
         self.held = self.instance.calculate(inputs, run.t, step)
+        run.z[self.state0 : self.state0 + len(self.held)] = self.held
         return self.held != before
 
     def scope(self, scope, run):

@@ -198,6 +198,10 @@ def solve_topology(circuit: Circuit, conducting: tuple[int, ...]) -> Topology:
             f"the circuit cannot be solved: a loop of voltage sources, capacitors or current probes ({names}) "
             "fixes the same voltage twice"
         ) from None
+    # Round-off below this is noise (a source-fixed node gets 1e-17 V/A of "dependence"
+    # on an inductor current), and would make a constant look time-varying.
+    if y_x.size:
+        y_x[np.abs(y_x) < 1e-13 * np.abs(y_x).max()] = 0.0
     a = np.zeros((n_x, n_x))
     b = np.zeros(n_x)
     for k, index in enumerate(circuit.states):

@@ -20,9 +20,6 @@ blocks are brought to a consistent state before integration resumes.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import expm
-from scipy.optimize import brentq
-
 from simbaflow.errors import SimbaflowError, SpecError
 
 from . import blocks as B
@@ -82,14 +79,32 @@ class GuardedMode:
         return form if self.mode.state else -form
 
 
+_TAUS = np.linspace(0.0, 1.0, GUARD_SAMPLES + 1)
+_TAU_POWERS = _TAUS[None, :] ** np.arange(MAX_TERMS + 1)[:, None]
+
+
 class Evaluation:
     """Everything fixed between events for one discrete state (cached by key)."""
 
-    __slots__ = ("forms", "topology", "m", "guards", "guard_abs", "record")
+    __slots__ = ("forms", "topology", "m", "guards", "guard_abs", "record", "powers", "rate")
 
-    def __init__(self, forms, topology, m, guards, record):
+    def __init__(self, forms, topology, m, guards, record, n_dynamic):
         self.forms, self.topology, self.m = forms, topology, m
         self.guards, self.guard_abs, self.record = guards, np.abs(guards), record
+        self.powers = None
+        # Growth rate of the dynamic part (the constant column only adds a term).
+        self.rate = np.abs(m[:n_dynamic, :n_dynamic]).sum(axis=1).max(initial=0.0) if m is not None else 0.0
+
+    def taylor(self, n_terms: int) -> np.ndarray:
+        """``M^k / k!`` for k = 0..n_terms (extended on demand)."""
+        if self.powers is None:
+            self.powers = np.eye(self.m.shape[0])[None]
+        if len(self.powers) <= n_terms:
+            powers = list(self.powers)
+            for k in range(len(powers), n_terms + 1):
+                powers.append((self.m @ powers[-1]) / k)
+            self.powers = np.array(powers)
+        return self.powers[: n_terms + 1]
 
 
 class Run:
@@ -106,6 +121,12 @@ class Run:
             offset += block.n_states
         self.one = offset
         self.nz = offset + 1
+        self.held = np.zeros(self.nz, dtype=bool)
+        for block in model.blocks:
+            if block.holds:
+                self.held[block.state0 : block.state0 + block.n_states] = True
+        self.moving = ~self.held
+        self.moving[self.one] = False
         self.z = np.zeros(self.nz)
         self.z[: self.nx] = initial_state(self.circuit)
         self.z[self.one] = 1.0
@@ -184,7 +205,7 @@ class Run:
         topology = self.topologies.get(codes)
         if topology is None:
             topology = self.topologies[codes] = solve_topology(self.circuit, codes)
-        self.now = Evaluation(None, topology, None, np.zeros((0, self.nz)), None)
+        self.now = Evaluation(None, topology, None, np.zeros((0, self.nz)), None, self.one)
         self.forms = [np.zeros(self.nz)] * self.model.n_nets
         for probe in self.model.probes:
             if probe.kind == "voltage":
@@ -203,7 +224,7 @@ class Run:
         self.now.m = m
         guards = np.array([g.guard() for g in self.guards]).reshape(len(self.guards), self.nz)
         record = np.array([r(self) for r in self.recorders]).reshape(len(self.recorders), self.nz)
-        evaluation = Evaluation(self.forms, topology, m, guards, record)
+        evaluation = Evaluation(self.forms, topology, m, guards, record, self.one)
         self.now = evaluation
         if not self.held_nonlinear:
             # A held product depends on z, so its evaluation is only valid now.
@@ -211,16 +232,19 @@ class Run:
 
     # --- modes -----------------------------------------------------------------------
     def decide(self, locked: set[int]) -> bool:
-        """Flip the first mode whose guard is negative (or zero and falling); True if one flipped."""
+        """Flip the first mode whose guard is negative (or zero and falling); True if one flipped.
+
+        One at a time: a flip changes the other guards (a gate turning off is what
+        makes a diode conduct), so they are re-evaluated before the next decision.
+        """
         now = self.now
-        if not len(self.guards):
+        if not self.guards:
             return False
-        values = now.guards @ self.z
-        tolerance = REL_TOL * (now.guard_abs @ np.abs(self.z))
-        slopes = now.guards @ (now.m @ self.z)
-        negative = values < -tolerance
-        falling = (values <= tolerance) & (slopes < 0.0)
-        for k in np.nonzero(negative | falling)[0]:
+        z = self.z
+        values = now.guards @ z
+        tolerance = REL_TOL * (now.guard_abs @ np.abs(z))
+        slopes = now.guards @ (now.m @ z)
+        for k in np.flatnonzero((values < -tolerance) | ((values <= tolerance) & (slopes < 0.0))):
             if k in locked and values[k] > -1e3 * tolerance[k]:
                 continue
             guard = self.guards[k]
@@ -278,49 +302,87 @@ class Run:
 
 
 class Interval:
-    """``z(t0 + tau H)`` for ``tau`` in [0, 1] under a fixed ``M``."""
+    """``z(t0 + tau H)`` for ``tau`` in [0, 1] under the evaluation's fixed ``M``."""
 
-    def __init__(self, m: np.ndarray, z0: np.ndarray, h: float, n_dynamic: int):
-        self.m, self.z0, self.h = m, z0, h
-        rho = np.abs(m[:n_dynamic, :n_dynamic]).sum(axis=1).max(initial=0.0) * h
+    def __init__(self, evaluation: Evaluation, z0: np.ndarray, h: float):
+        self.m, self.z0, self.h = evaluation.m, z0, h
+        rho = evaluation.rate * h
         self.terms = None
         if rho <= 4.0:
-            terms = [z0]
-            v = z0
-            size = np.abs(z0).max() + 1e-300
-            for k in range(1, MAX_TERMS + 1):
-                v = (m @ v) * (h / k)
-                terms.append(v)
-                size = max(size, np.abs(v).max())
-                if np.abs(v).max() <= 1e-17 * size and k > 2:
-                    break
-            self.terms = np.array(terms)  # (K+1, nz)
+            # Enough terms for rho^K / K! to fall below round-off.
+            n_terms, bound = 1, rho
+            while bound > 1e-18 and n_terms < MAX_TERMS:
+                n_terms += 1
+                bound *= rho / n_terms
+            scale = h ** np.arange(n_terms + 1)
+            self.terms = (evaluation.taylor(n_terms) @ z0) * scale[:, None]  # (K+1, nz)
 
     def at(self, tau: float) -> np.ndarray:
         if self.terms is None:
+            # Stiff interval (a blocking switch against an inductor): scaling and squaring.
+            from scipy.linalg import expm
+
             return expm(self.m * (tau * self.h)) @ self.z0
-        return np.polynomial.polynomial.polyval(tau, self.terms)
+        return (tau ** np.arange(len(self.terms))) @ self.terms
 
     def many(self, taus: np.ndarray) -> np.ndarray:
         """States at ``taus`` as columns (nz, len(taus))."""
         if self.terms is None:
             return np.column_stack([self.at(t) for t in taus])
-        powers = taus[None, :] ** np.arange(len(self.terms))[:, None]
-        return self.terms.T @ powers
+        powers = _TAU_POWERS if taus is _TAUS else taus[None, :] ** np.arange(MAX_TERMS + 1)[:, None]
+        return self.terms.T @ powers[: len(self.terms)]
 
     def guard_root(self, form: np.ndarray, lo: float, hi: float) -> float:
         """The ``tau`` in [lo, hi] where ``form @ z`` changes sign."""
         if self.terms is not None:
-            coefficients = self.terms @ form
-            f = lambda tau: np.polynomial.polynomial.polyval(tau, coefficients)  # noqa: E731
+            coefficients = (self.terms @ form).tolist()[::-1]
+
+            def f(tau: float) -> float:
+                value = 0.0
+                for c in coefficients:
+                    value = value * tau + c
+                return value
         else:
             f = lambda tau: form @ self.at(tau)  # noqa: E731
         f_lo, f_hi = f(lo), f(hi)
-        if f_lo == 0.0:
+        if f_lo <= 0.0:
+            # Not violated at lo (within tolerance) but not positive: it crosses at lo.
             return lo
-        if f_lo * f_hi > 0:
+        if f_hi >= 0.0:
             return hi
-        return brentq(f, lo, hi, xtol=1e-16, rtol=4 * np.finfo(float).eps, maxiter=200)
+        return _bracketed_root(f, lo, hi, f_lo, f_hi)
+
+
+def _bracketed_root(f, lo: float, hi: float, f_lo: float, f_hi: float) -> float:
+    """Root of ``f`` in [lo, hi] with ``f(lo) > 0 > f(hi)``: Illinois regula falsi.
+
+    Converges superlinearly on the smooth guard polynomials; the bracket always
+    shrinks, and the iteration stops at adjacent doubles.
+    """
+    side = 0
+    for _ in range(200):
+        mid = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        if not lo < mid < hi:
+            mid = 0.5 * (lo + hi)
+            if not lo < mid < hi:
+                break
+        f_mid = f(mid)
+        if f_mid == 0.0:
+            return mid
+        if f_mid > 0.0:
+            lo, f_lo = mid, f_mid
+            if side == 1:
+                f_hi *= 0.5
+            side = 1
+        else:
+            hi, f_hi = mid, f_mid
+            if side == -1:
+                f_lo *= 0.5
+            side = -1
+        if hi - lo <= 4e-16 * max(1.0, abs(hi)):
+            break
+    # The first instant at which the guard is no longer positive.
+    return hi
 
 
 def simulate(
@@ -359,16 +421,16 @@ def simulate(
         raise SpecError(f"design '{model.design_name}': EndTime must be positive, got {end_time_s}")
     max_step_s = max_step_s or end_time_s / 500.0
     run = Run(model, recorders)
-    n_dynamic = run.one
     times: list[float] = []
     rows: list[np.ndarray] = []
-    grid_next = 0.0
 
     run.instant()
     record = run.now.record
-    if output_step_s is None:
-        times.append(0.0)
-        rows.append(record @ run.z)
+    times.append(0.0)
+    rows.append(record @ run.z)
+    grid_next = output_step_s or 0.0
+    # Grid points within this of an event instant take the value after the event.
+    same_time = 1e-12 * end_time_s
     n_events = n_guard_events = 0
     same_instant = 0
     while run.t < end_time_s:
@@ -376,9 +438,9 @@ def simulate(
         h = t_end - run.t
         if h <= 0.0:
             raise SimbaflowError(f"design '{model.design_name}': time does not advance at t = {run.t:.12g} s")
-        interval = Interval(run.m, run.z.copy(), h, n_dynamic)
+        interval = Interval(run.now, run.z.copy(), h)
         guards = run.now.guards
-        taus = np.linspace(0.0, 1.0, GUARD_SAMPLES + 1)
+        taus = _TAUS
         states = interval.many(taus)
         values = guards @ states
         scales = (np.abs(guards) @ np.abs(states)).max(axis=1) if len(guards) else np.zeros(0)
@@ -399,7 +461,7 @@ def simulate(
         else:
             tau, t_new, z_new = 1.0, t_end, states[:, -1]
         if output_step_s is not None:
-            while grid_next <= t_new + 1e-15 and grid_next <= end_time_s * (1 + 1e-12):
+            while grid_next < t_new - same_time:
                 times.append(grid_next)
                 rows.append(record @ interval.at((grid_next - run.t) / h))
                 grid_next = round(grid_next / output_step_s + 1) * output_step_s
@@ -421,9 +483,13 @@ def simulate(
             post = record @ run.z
             times.append(run.t)
             rows.append(pre)
-            if not np.array_equal(pre, post):
+            if np.any(np.abs(pre - post) > 1e-12 * np.abs(post)):
                 times.append(run.t)
                 rows.append(post)
+        elif abs(grid_next - run.t) <= same_time and grid_next <= end_time_s + same_time:
+            times.append(grid_next)
+            rows.append(record @ run.z)
+            grid_next = round(grid_next / output_step_s + 1) * output_step_s
     for block in model.blocks:
         if isinstance(block, B.CCode):
             block.instance.terminate()
