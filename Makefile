@@ -52,3 +52,8 @@ simba-projects: setup
 
 clean:
 	rm -rf results .snakemake
+
+# Embedded engine: warm/cold timings, memory and the ngspice comparison.
+.PHONY: bench-embedded
+bench-embedded: setup system-deps
+	$(BIN)/python benchmarks/bench_embedded.py

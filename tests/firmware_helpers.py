@@ -30,6 +30,15 @@ fixed_point: {word_bits: 32, frac_bits: 16}
 selection:
   constraints: {overshoot_pct: {max: 10}, phase_margin_deg: {min: 45}, stable: true}
   objective: {minimize: settling_time_s}
+simulate:
+  project: simba_projects/dc_current_loop.jsimba
+  designs:
+    discrete_pi:
+      set: {a0.Value: a0, a1.Value: a1}
+      signals: [L1 - Current, duty_cycle - Out, iRef - Out]
+      response: L1 - Current
+      reference: iRef - Out
+      duty: duty_cycle - Out
 """
 
 SEED_CANDIDATE = {
@@ -93,3 +102,32 @@ def write_selection(path: Path, selection: dict) -> None:
 
 def read_selection(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+def write_seed_run(root: Path, duty_offset: float = 0.0) -> Path:
+    """A ``discrete_pi`` run file for the seed candidate, as the sweep stores it.
+
+    Current and reference come from firmware_check's numpy closed loop; the
+    duty is what the SIMBA block (α bounded to ±1) plus the compensation R·i/E
+    gives, clamped to 0..1, plus ``duty_offset`` (to fake a run that did not
+    execute this controller).
+    """
+    import numpy as np
+
+    from simbaflow.controller_model import pi_float32_response
+    from simbaflow.engines.base import RunResult
+    from simbaflow.firmware_check import simulated_errors
+    from simbaflow.plants import Plant
+    from simbaflow.runio import write_run_parquet
+
+    a0, a1, ts = SEED_CANDIDATE["a0"], SEED_CANDIDATE["a1"], SEED_CANDIDATE["ts_s"]
+    sim = simulated_errors(Plant("voltage_compensated_inductor", 6e-3, 30.0, 600.0), a0, a1, ts, -1.0, 1.0)
+    alpha = pi_float32_response(sim["error"], a0, a1, -1.0, 1.0).astype(float)
+    duty = np.clip(alpha + 30.0 * sim["current"] / 600.0, 0.0, 1.0) + duty_offset
+    result = RunResult(time_s=np.arange(sim["error"].size) * ts,
+                       signals={"L1 - Current": sim["current"], "iRef - Out": sim["reference"], "duty_cycle - Out": duty},
+                       status="ok", engine="embedded", engine_version="test", wall_time_s=0.0)
+    path = root / "results" / "dc_current_loop" / "runs" / SEED_CANDIDATE["candidate_id"] / "discrete_pi.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_run_parquet(path, result, {"status": "ok", "overrides": {"a0": {"Value": a0}, "a1": {"Value": a1}}})
+    return path

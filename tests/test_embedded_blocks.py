@@ -124,3 +124,19 @@ def test_sources_square_triangle_piecewise_linear():
     triangle = np.where(phase < 0.25, -1 + 2 * phase / 0.25, 1 - 2 * (phase - 0.25) / 0.75)
     np.testing.assert_allclose(values["SC2 - Value"], triangle, atol=1e-9)
     np.testing.assert_allclose(values["SC3 - Value"], np.interp(time_s, [0, 2e-3, 4e-3, 6e-3], [1, 1, 5, 5]), atol=1e-9)
+
+
+def test_zero_order_hold_and_discrete_pid():
+    # A 0..10 ramp over 10 ms, held every 1 ms; a discrete PI on a constant error of 2:
+    # u[k] = Kp e + Ki Ts e (k + 1) (backward-Euler integral, sample k at k Ts).
+    devices = [device("Piecewise Linear", "RAMP", 0, 0, TimeValueMatrix="[0 0; 10m 10]"),
+               device("Zero Order Hold", "ZOH", 10, 0, SamplingTime="1m"),
+               device("Constant", "E", 0, 10, Value=2),
+               device("Discrete PID", "DPI", 10, 10, Kp="0.5", Ki=100, Kd=0, Kf=0, Umin="-inf", Umax="inf", Kb=0,
+                      Iinit=0, IntegrationMethod=0, SaturationMethod=0, SamplingTime="1m")]
+    wires = [("RAMP.Out", "ZOH.In"), ("E.Out", "DPI.In")]
+    time_s, values, _ = compile_design(design(devices, wires, 9.5e-3, ["ZOH - Out", "DPI - Out"])).run(
+        output_step_s=2.5e-4)
+    k = np.floor(time_s / 1e-3 + 1e-9)
+    np.testing.assert_allclose(values["ZOH - Out"], k * 1e-3 * 1000, atol=1e-9)
+    np.testing.assert_allclose(values["DPI - Out"], 0.5 * 2 + 100 * 1e-3 * 2 * (k + 1), rtol=1e-12)

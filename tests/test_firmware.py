@@ -288,3 +288,28 @@ def test_header_without_extern_c_fails_the_cxx_link_check(tmp_path):
     (fw / "include" / "controller_gains.h").write_text(render_gains_header(header_fields(read_selection(sel_path))))
     with pytest.raises(firmware_check.FirmwareCheckError, match=r"pi_check_cxx.o refers to C\+\+-mangled"):
         firmware_check.run_check(fw, tmp_path)
+
+
+@needs_arm
+def test_check_replays_the_candidates_simulated_run_and_matches_its_duty(tmp_path):
+    from firmware_helpers import write_seed_run
+
+    sel_path, fw = make_project(tmp_path)
+    run = write_seed_run(tmp_path)
+    sel = read_selection(sel_path)
+    (fw / "include" / "controller_gains.h").write_text(render_gains_header(header_fields(sel)))
+    report = firmware_check.run_check(fw, tmp_path, selection=sel)
+    assert f"stimulus: 160 samples from simulated run {run}" in report.lines
+    assert any(line.startswith("simulated run: recorded duty = clamp(alpha + Vs/E)") for line in report.lines)
+
+
+@needs_arm
+def test_a_run_that_did_not_execute_this_controller_fails_the_check(tmp_path):
+    from firmware_helpers import write_seed_run
+
+    sel_path, fw = make_project(tmp_path)
+    write_seed_run(tmp_path, duty_offset=1e-4)
+    sel = read_selection(sel_path)
+    (fw / "include" / "controller_gains.h").write_text(render_gains_header(header_fields(sel)))
+    with pytest.raises(firmware_check.FirmwareCheckError, match="the run did not execute this controller"):
+        firmware_check.run_check(fw, tmp_path, selection=sel)

@@ -126,3 +126,19 @@ def test_t_junction_and_separate_wires():
     netlist = build_netlist(circuit)
     assert netlist.net(0, "N") == netlist.net(1, "N") == netlist.net(2, "N")
     assert len({netlist.net(0, "P"), netlist.net(1, "P"), netlist.net(2, "P")}) == 3
+
+
+def test_electrical_labels_join_by_name_and_not_with_control_labels():
+    def place(library, name, left, top):
+        return {"LibraryName": library, "Name": name, "Top": top, "Left": left, "Angle": 0, "HF": False, "VF": False}
+
+    devices = [place("Resistor", "R1", 0, 0), place("Resistor", "R2", 0, 20),
+               place("Electrical Connector Label", "X", 10, 0), place("Electrical Connector Label", "X", 10, 20),
+               place("Control Input Connector Label", "X", 10, 40)]
+    positions = [pin_positions(d) for d in devices]
+    # Wire each resistor's N pin to its label's pin.
+    connectors = [{"Segments": [{"StartX": positions[i]["N"][0], "StartY": positions[i]["N"][1],
+                                 "EndX": positions[j]["P"][0], "EndY": positions[j]["P"][1]}]} for i, j in ((0, 2), (1, 3))]
+    netlist = build_netlist({"Devices": devices, "Connectors": connectors})
+    assert netlist.net(0, "N") == netlist.net(1, "N")
+    assert netlist.net(4, "P") != netlist.net(0, "N")

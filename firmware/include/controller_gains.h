@@ -5,11 +5,11 @@
  * study:             dc_current_loop
  * candidate:         xi1p4-wn2500-fs16000-backward_euler-d0
  * spec:              design/dc_current_loop.yaml
- * spec_sha256:       7747bfc07820c86e1e09e13b50ce8c2c915d7b84f15e098657acf33fda505446
- * engine:            analytic
+ * spec_sha256:       4dd6280fa309f35dc09baf1d45db77f63a8f1cd99678821fd948b57e308691e7
+ * engine:            embedded
  * simbaflow_version: 0.1.0
- * git_commit:        unknown
- * date:              2026-11-22T08:41:26Z
+ * git_commit:        8bebad843b312635d2b8b846de760cb116cf526e
+ * date:              2026-11-22T08:51:46Z
  * realisation:       pi_recurrence
  * method:            backward_euler
  * delay_samples:     0
@@ -17,7 +17,7 @@
  * rise_time_s:       0.000177418
  * settling_time_s:   0.0021875
  * phase_margin_deg:  70.2543
- * gain_margin_db:    -179.612
+ * gain_margin_db:    12.962
  */
 #ifndef CONTROLLER_GAINS_H
 #define CONTROLLER_GAINS_H
@@ -37,15 +37,15 @@
 /* alpha(k) = alpha(k-1) + a1*e(k) + a0*e(k-1) */
 #define CONTROLLER_GAINS_A0 (-0.0700000003f)
 #define CONTROLLER_GAINS_A1 0.0739062503f
-/* duty-cycle bounds (controller.output_min/max of the study) */
-#define CONTROLLER_GAINS_OUT_MIN 0.0f
+/* bounds of alpha (controller.output_min/max); the duty alpha + Vs/E is limited to 0..1 */
+#define CONTROLLER_GAINS_OUT_MIN (-1.0f)
 #define CONTROLLER_GAINS_OUT_MAX 1.0f
 /* fixed-point variant: int32 values with FRAC_BITS fractional bits */
 #define CONTROLLER_GAINS_Q_FORMAT "Q16.16"
 #define CONTROLLER_GAINS_FRAC_BITS 16
 #define CONTROLLER_GAINS_A0_Q (-4588)
 #define CONTROLLER_GAINS_A1_Q 4844
-#define CONTROLLER_GAINS_OUT_MIN_Q 0
+#define CONTROLLER_GAINS_OUT_MIN_Q (-65536)
 #define CONTROLLER_GAINS_OUT_MAX_Q 65536
 /* OwnTech PidParams Ti = Kp/Ki, s (Td = 0, N = 0) */
 #define CONTROLLER_GAINS_PID_TI_S 0.00112000003f

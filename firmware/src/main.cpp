@@ -69,7 +69,7 @@ static float32_t alpha;
 static Pid pid;
 #elif defined(SIMBAFLOW_USE_FIXED_POINT)
 static pi_controller_fixed_t pi;
-static const float32_t Q_SCALE = (float32_t)(1L << CONTROLLER_GAINS_FRAC_BITS);
+static const float32_t Q_SCALE = (float32_t)(1ULL << CONTROLLER_GAINS_FRAC_BITS);
 #else
 static pi_controller_t pi;
 #endif

@@ -44,7 +44,7 @@ PR_DISCRETISATIONS = ("control_library_pr", "tustin_prewarp")
 
 #: Columns of the AC study's candidate table, in order (add, never rename).
 COLUMNS = [
-    "candidate_id", "discretisation",
+    "candidate_id", "discretisation", "firmware_pr",
     "server_kp", "server_kr", "server_phi_prime_rad", "client_kp", "client_kr", "client_phi_prime_rad", "k_gain",
     "stable", "max_pole_magnitude", "settling_time_s",
     "voltage_gain_f0", "voltage_amplitude_error_pct", "voltage_phase_error_deg",
@@ -248,6 +248,8 @@ def evaluate_ac_candidate(spec: dict, cand: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(COLUMNS, math.nan)
     row.update(cand)
     row["status"], row["reason"] = "ok", ""
+    # firmware/lib/pr_controller runs control_library's Pr; the alternative is analysed, not shipped.
+    row["firmware_pr"] = cand["discretisation"] == "control_library_pr"
     for role in ("server", "client"):
         if cand["discretisation"] == "control_library_pr":
             c = realisations.pr_coefficients(ts_s, w0, cand[f"{role}_phi_prime_rad"])

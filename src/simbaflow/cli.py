@@ -41,6 +41,11 @@ def _register() -> None:
     for command in commands_promote.COMMANDS:
         cli.add_command(command)
 
+    from simbaflow import commands_ac
+
+    for command in commands_ac.COMMANDS:
+        cli.add_command(command)
+
 
 _register()
 

@@ -62,6 +62,10 @@ DUTY_MIN, DUTY_MAX = 0.0, 1.0
 #: α bounds of the SIMBA block (``ALPHA_MIN``/``ALPHA_MAX`` in firmware/sil/simba_pi_block.c).
 SIMBA_BLOCK_ALPHA_BOUNDS = (-1.0, 1.0)
 
+#: How far a run's recorded duty may sit from the block's α + Vs/E: float32 α and a
+#: compensation rounded to float32 (a few 1e-8), with margin.
+RUN_DUTY_TOLERANCE = 1e-6
+
 #: Current signal of a discrete_pi run when the spec does not name one (SIMBA's "<device> - <scope>").
 RUN_CURRENT = "L1 - Current"
 
@@ -166,12 +170,13 @@ def simulated_errors(plant, a0: float, a1: float, ts_s: float, out_min: float, o
 
 
 def run_errors(parquet: Path, ts_s: float, current: str, reference: str,
-               a0: float | None = None, a1: float | None = None) -> dict[str, np.ndarray]:
-    """Current error and current at each controller sample of a simulated run (``discrete_pi.parquet``).
+               a0: float | None = None, a1: float | None = None, duty: str | None = None) -> dict[str, np.ndarray]:
+    """Current error, current (and duty, if named) at each controller sample of a ``discrete_pi`` run.
 
     The controller samples at ``k·Ts``, so each sample takes the last simulated
     point at or before that instant. When the run records the ``a0``/``a1`` it
-    was made with (metadata ``overrides``), they must be the promoted ones.
+    was made with (metadata ``overrides``), they must be the promoted ones as
+    the controller holds them (float32: the C Code block converts them too).
     """
     from simbaflow.runio import read_run_parquet
 
@@ -186,13 +191,16 @@ def run_errors(parquet: Path, ts_s: float, current: str, reference: str,
         )
     for name, want in (("a0", a0), ("a1", a1)):
         used = meta.get("overrides", {}).get(name, {}).get("Value")
-        if want is not None and used is not None and not np.isclose(used, want, rtol=1e-12, atol=0.0):
+        if want is not None and used is not None and np.float32(used) != np.float32(want):
             raise FirmwareCheckError(f"{parquet}: the run used {name} = {used!r}, not the promoted {want!r}")
     t = table["time_s"].to_numpy(dtype=float)
     n = int(np.floor(t[-1] / ts_s + 1e-9)) + 1
     idx = np.clip(np.searchsorted(t, np.arange(n) * ts_s * (1 + 1e-12), side="right") - 1, 0, None)
     i = table[current].to_numpy(dtype=float)[idx]
-    return {"error": table[reference].to_numpy(dtype=float)[idx] - i, "current": i}
+    out = {"error": table[reference].to_numpy(dtype=float)[idx] - i, "current": i}
+    if duty is not None and duty in table.columns:
+        out["duty"] = table[duty].to_numpy(dtype=float)[idx]
+    return out
 
 
 def error_sequence(project_dir: Path, fields: dict[str, str], a0: float, a1: float, ts_s: float,
@@ -206,7 +214,8 @@ def error_sequence(project_dir: Path, fields: dict[str, str], a0: float, a1: flo
     Returns
     -------
     stimulus : dict
-        ``error`` and the per-sample ``alpha_min``, ``alpha_max`` the board would set.
+        ``error`` and the per-sample ``alpha_min``, ``alpha_max`` the board would set;
+        from a run also ``duty`` (what the simulated design applied) and ``comp`` (Vs/E).
     source : str
     """
     from simbaflow.candidates import plant_from_spec
@@ -217,8 +226,10 @@ def error_sequence(project_dir: Path, fields: dict[str, str], a0: float, a1: flo
     run = project_dir / "results" / fields["study"] / "runs" / fields["candidate"] / "discrete_pi.parquet"
     design = spec.get("simulate", {}).get("designs", {}).get("discrete_pi")
     if run.exists() and design and "reference" in design:
-        stim = run_errors(run, ts_s, design.get("response", RUN_CURRENT), design["reference"], a0, a1)
-        stim["alpha_min"], stim["alpha_max"] = alpha_bounds(compensation(plant, stim["current"]), out_min, out_max)
+        stim = run_errors(run, ts_s, design.get("response", RUN_CURRENT), design["reference"], a0, a1,
+                          design.get("duty"))
+        stim["comp"] = compensation(plant, stim["current"])
+        stim["alpha_min"], stim["alpha_max"] = alpha_bounds(stim["comp"], out_min, out_max)
         return stim, f"simulated run {run}"
     stim = simulated_errors(plant, a0, a1, ts_s, out_min, out_max, int(fields.get("delay_samples", "0")))
     return stim, f"numpy closed loop of the {fields['spec']} plant ({plant.model}; no discrete_pi run at {run})"
@@ -483,6 +494,17 @@ def run_check(firmware_dir: str | Path, project_dir: str | Path = ".", selection
         if ulps_b.max(initial=0) > 1 or not np.array_equal(got_b, got_b.astype(np.float32).astype(float)):
             raise FirmwareCheckError("the SIMBA C Code block's output differs from the float32 model by more than 1 ulp")
         report.say(f"SIMBA C Code block (header+source+adapter): max {int(ulps_b.max(initial=0))} ulp from the model")
+        if "duty" in stim:
+            # The simulated design ran this block: its duty must be clamp(α + Vs/E).
+            duty = np.clip(got_b + stim["comp"], DUTY_MIN, DUTY_MAX)
+            deviation = float(np.max(np.abs(duty - stim["duty"])))
+            if deviation > RUN_DUTY_TOLERANCE:
+                k = int(np.argmax(np.abs(duty - stim["duty"])))
+                raise FirmwareCheckError(
+                    f"the simulated run's duty differs from the firmware block's clamp(alpha + Vs/E) by {deviation:.3g} "
+                    f"at k={k} (tolerance {RUN_DUTY_TOLERANCE:g}): the run did not execute this controller"
+                )
+            report.say(f"simulated run: recorded duty = clamp(alpha + Vs/E) of the block within {deviation:.2g}")
 
     objects = cross_compile(firmware_dir, build_dir)
     report.say(f"cross-compile: {ARM_CC} {' '.join(ARM_CFLAGS)} -O2 -Werror (pi_check_cxx: {ARM_CXX} -std=c++2a)")

@@ -6,7 +6,8 @@ segment between steps gets step metrics (on the response averaged over one
 switching period, so the PWM ripple does not hide the settling) plus its
 steady-state error and ripple (on the raw response, over the segment's last
 fifth). The run's figures are the worst over the segments after the first
-(start-up from rest is a different transient).
+(start-up from rest is a different transient); a last segment shorter than
+half the others (cut by the end of the run) is left out.
 """
 
 from __future__ import annotations
@@ -102,11 +103,16 @@ def run_metrics(time_s: np.ndarray, response: np.ndarray, reference: np.ndarray,
         tail = slice(a + 4 * (b - a) // 5, b)
         err = float(np.mean(y[tail]) - target)
         segments.append({
-            "t_start_s": float(t[a]), "target": target, **m,
+            "t_start_s": float(t[a]), "duration_s": float(t[b - 1] - t[a]), "target": target, **m,
             "steady_state_error": err,
             "tracking_error_pct": abs(err) / abs(target) * 100 if target else math.nan,
             "ripple_pp": float(np.ptp(y[tail])),
         })
+    # A last segment cut short by the end of the run cannot be judged on settling.
+    if len(segments) > 2:
+        longest = max(t_seg["duration_s"] for t_seg in segments[:-1])
+        if segments[-1]["duration_s"] < 0.5 * longest:
+            segments = segments[:-1]
     later = segments[1:] or segments
     out = {
         "overshoot_pct": _worst(later, "overshoot_pct"),

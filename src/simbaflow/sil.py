@@ -49,3 +49,38 @@ def block_code(root: str | os.PathLike | None = None) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SimbaflowError(f"firmware controller sources are not UTF-8 text (byte {exc.start} of the concatenation)") from None
+
+
+#: The files of the AC study's PR C Code block (``simba_projects/ac_client_server.jsimba``), in order.
+PR_BLOCK_SOURCES = (
+    "firmware/lib/pr_controller/pr_controller.h",
+    "firmware/lib/pr_controller/pr_controller.c",
+    "firmware/sil/simba_pr_block.c",
+)
+
+
+def sources_code(sources: tuple[str, ...], root: str | os.PathLike | None = None) -> str:
+    """A C Code block's ``Code``: ``sources`` (paths relative to the repository root) concatenated as read.
+
+    Raises
+    ------
+    SimbaflowError
+        When a source file is missing or the concatenation is not UTF-8 text.
+    """
+    base = Path(root) if root is not None else REPO_ROOT
+    parts = []
+    for relative in sources:
+        path = base / relative
+        try:
+            parts.append(path.read_bytes())
+        except FileNotFoundError:
+            raise SimbaflowError(f"{path}: firmware controller source is missing; the C Code block needs it") from None
+    try:
+        return b"".join(parts).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SimbaflowError(f"firmware controller sources are not UTF-8 text (byte {exc.start} of the concatenation)") from None
+
+
+def pr_block_code(root: str | os.PathLike | None = None) -> str:
+    """The PR C Code block's ``Code``: :data:`PR_BLOCK_SOURCES` concatenated, byte for byte."""
+    return sources_code(PR_BLOCK_SOURCES, root)

@@ -230,7 +230,7 @@ def forget_failed_batches(results: Path) -> list[str]:
     Finished runs inside those batches are reused (see :func:`run_batch`).
     """
     forgotten = []
-    for manifest in sorted((results / "runs" / "batches").glob("*.json")):
+    for manifest in sorted((results / "batches").glob("*.json")):
         try:
             data = json.loads(manifest.read_text())
         except (OSError, json.JSONDecodeError):

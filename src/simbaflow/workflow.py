@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import subprocess
@@ -88,6 +90,30 @@ def _stream_with_progress(cmd: list[str]) -> int:
     return proc.wait()
 
 
+@contextlib.contextmanager
+def sweep_lock(results: Path):
+    """Hold an exclusive lock for one study's sweep; clear Snakemake locks a killed sweep left.
+
+    The kernel releases ``flock`` when its holder dies (even by SIGKILL), so
+    holding it proves no other simbaflow sweep of this study is running, and a
+    leftover Snakemake lock can only be stale.
+    """
+    results.mkdir(parents=True, exist_ok=True)
+    with open(results / ".sweep.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SimbaflowError(f"another sweep of {results} is running; wait for it to finish") from None
+        yield
+
+
+def _clear_stale_snakemake_locks(spec_path: Path) -> None:
+    locks = Path(".snakemake") / "locks"
+    if locks.is_dir() and any(locks.iterdir()):
+        print("simbaflow: clearing the Snakemake lock an interrupted sweep left", flush=True)
+        subprocess.run(snakemake_command(spec_path, 1, ["--unlock"]), capture_output=True, check=False)
+
+
 def run_sweep(spec_path: Path, cores: int, report: bool = True, profile: Path | None = None,
               engine: str | None = None) -> int:
     """Validate the spec, run the workflow, then build its HTML report.
@@ -100,6 +126,13 @@ def run_sweep(spec_path: Path, cores: int, report: bool = True, profile: Path | 
     spec = load_spec(spec_path)
     results = Path("results") / spec["study"]
     engine_args = _engine_arguments(spec, engine)
+    with sweep_lock(results):
+        _clear_stale_snakemake_locks(spec_path)
+        return _run_locked(spec_path, spec, results, cores, report, profile, engine_args)
+
+
+def _run_locked(spec_path: Path, spec: dict, results: Path, cores: int, report: bool, profile: Path | None,
+                engine_args: list[str]) -> int:
     if spec.get("simulate"):
         from simbaflow.simulate import forget_failed_batches, simulate_settings
 

@@ -24,7 +24,7 @@ from simbaflow.simulate import batch_runs, plan_runs, simulate_settings
 SIMULATE = simulate_settings(SPEC)
 ENGINE = config.get("engine") or SIMULATE.get("engine", "auto")
 RUN_BATCHES = batch_runs(plan_runs(SPEC), int(SIMULATE.get("batch_size", 8))) if SIMULATE else {}
-MANIFESTS = [f"{RESULTS}/runs/batches/{batch}.json" for batch in RUN_BATCHES]
+MANIFESTS = [f"{RESULTS}/batches/{batch}.json" for batch in RUN_BATCHES]
 SIM_FIGURES = (
     [f"{RESULTS}/figures/waveforms.html", f"{RESULTS}/figures/sim_metrics_heatmap.png",
      f"{RESULTS}/figures/analytic_vs_simulated.png"]

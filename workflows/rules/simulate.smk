@@ -13,7 +13,7 @@ for batch in RUN_BATCHES:
             spec=SPEC_PATH,
             project=SIMULATE["project"],
         output:
-            f"{RESULTS}/runs/batches/{batch}.json",
+            f"{RESULTS}/batches/{batch}.json",
         log:
             f"{RESULTS}/logs/simulate/{batch}.log",
         params:

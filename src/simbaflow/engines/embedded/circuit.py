@@ -24,7 +24,7 @@ from simbaflow.errors import SpecError
 R_ON_MIN_OHM = 1e-6
 #: Resistance of a blocking switch or diode.
 R_OFF_OHM = 1e6
-#: Conductance from every node to ground, as in SPICE, so floating nodes stay solvable.
+#: Conductance from every node to ground, as in SPICE, when a node would float.
 G_MIN_S = 1e-12
 
 
@@ -154,8 +154,6 @@ def solve_topology(circuit: Circuit, conducting: tuple[int, ...]) -> Topology:
         else:
             column[k] += value
 
-    for k in range(n_nodes):
-        g[k, k] += G_MIN_S
     for index, e in enumerate(circuit.elements):
         if e.kind == "R":
             stamp_conductance(e.p, e.n, 1.0 / e.value)
@@ -189,6 +187,11 @@ def solve_topology(circuit: Circuit, conducting: tuple[int, ...]) -> Topology:
                 rhs_x[b, state_of[index]] = 1.0
             elif e.kind == "V":
                 rhs_0[b] = e.value
+    if size and np.linalg.cond(g) > 1e14:
+        # A node without a resistive path (between inductors only): tie it to ground
+        # as SPICE does. Only then, so that leakage paths stay exactly those of the
+        # switches and diode commutation stays consistent.
+        g[np.arange(n_nodes), np.arange(n_nodes)] += G_MIN_S
     try:
         y_x = np.linalg.solve(g, rhs_x) if n_x else np.zeros((size, 0))
         y_0 = np.linalg.solve(g, rhs_0)

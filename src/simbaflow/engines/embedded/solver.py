@@ -28,6 +28,10 @@ from .model import Model, circuit_of
 
 #: Guard values within this fraction of their scale count as zero.
 REL_TOL = 1e-11
+#: A mode just flipped at a located crossing keeps its new state unless its guard is
+#: violated by more than this fraction of its scale (round-off of the crossing, seen
+#: through a blocking resistance, must not undo a commutation).
+LOCKED_TOL = 1e-6
 #: Taylor terms at most; beyond this the interval is stiff and uses expm.
 MAX_TERMS = 40
 #: Points per interval at which guards are checked for a sign change.
@@ -86,11 +90,13 @@ _TAU_POWERS = _TAUS[None, :] ** np.arange(MAX_TERMS + 1)[:, None]
 class Evaluation:
     """Everything fixed between events for one discrete state (cached by key)."""
 
-    __slots__ = ("forms", "topology", "m", "guards", "guard_abs", "record", "powers", "rate")
+    __slots__ = ("forms", "topology", "m", "guards", "guard_abs", "guard_rates", "record", "powers", "rate")
 
     def __init__(self, forms, topology, m, guards, record, n_dynamic):
         self.forms, self.topology, self.m = forms, topology, m
         self.guards, self.guard_abs, self.record = guards, np.abs(guards), record
+        # d(guard)/dt = guards @ m @ z.
+        self.guard_rates = guards @ m if m is not None else None
         self.powers = None
         # Growth rate of the dynamic part (the constant column only adds a term).
         self.rate = np.abs(m[:n_dynamic, :n_dynamic]).sum(axis=1).max(initial=0.0) if m is not None else 0.0
@@ -234,8 +240,9 @@ class Run:
     def decide(self, locked: set[int]) -> bool:
         """Flip the first mode whose guard is negative (or zero and falling); True if one flipped.
 
-        One at a time: a flip changes the other guards (a gate turning off is what
-        makes a diode conduct), so they are re-evaluated before the next decision.
+        One at a time: a flip changes the other guards and the system matrix (a gate
+        turning off is what makes a diode conduct, and changes every slope), so they
+        are re-evaluated before the next decision.
         """
         now = self.now
         if not self.guards:
@@ -243,9 +250,9 @@ class Run:
         z = self.z
         values = now.guards @ z
         tolerance = REL_TOL * (now.guard_abs @ np.abs(z))
-        slopes = now.guards @ (now.m @ z)
+        slopes = now.guard_rates @ z
         for k in np.flatnonzero((values < -tolerance) | ((values <= tolerance) & (slopes < 0.0))):
-            if k in locked and values[k] > -1e3 * tolerance[k]:
+            if k in locked and values[k] > -(LOCKED_TOL / REL_TOL) * tolerance[k]:
                 continue
             guard = self.guards[k]
             guard.state = not guard.state
@@ -443,7 +450,7 @@ def simulate(
         taus = _TAUS
         states = interval.many(taus)
         values = guards @ states
-        scales = (np.abs(guards) @ np.abs(states)).max(axis=1) if len(guards) else np.zeros(0)
+        scales = (run.now.guard_abs @ np.abs(states)).max(axis=1)
         violated = values < -REL_TOL * scales[:, None]
         violated[:, 0] = False
         hit = np.nonzero(violated.any(axis=0))[0]

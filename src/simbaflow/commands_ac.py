@@ -1,0 +1,71 @@
+"""CLI commands of the AC client/server study: ac-design, ac-gains."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+SPEC_ARG = click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+
+_TABLE_COLUMNS = ["candidate_id", "stable", "settling_time_s", "phase_error_deg", "voltage_amplitude_error_pct",
+                  "server_phase_margin_deg", "client_phase_margin_deg", "status"]
+
+
+def _load_ac_spec(spec: Path) -> dict:
+    from simbaflow.spec import load_spec
+
+    s = load_spec(spec)
+    if "ac" not in s:
+        raise click.UsageError(f"{spec} has no ac section; use `simbaflow design` for a DC study")
+    return s
+
+
+@click.command("ac-design")
+@SPEC_ARG
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def ac_design(spec: Path, fmt: str) -> None:
+    """Evaluate every candidate of the AC study SPEC analytically and print the table and the choice."""
+    import pandas as pd
+
+    from simbaflow.ac_design import COLUMNS, evaluate_ac_study
+    from simbaflow.selection import check_metric_names, select
+    from simbaflow.study import _jsonable
+
+    s = _load_ac_spec(spec)
+    rows = evaluate_ac_study(s)
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    if fmt == "csv":
+        click.echo(df.to_csv(index=False), nl=False)
+        return
+    if fmt == "json":
+        click.echo(json.dumps(_jsonable(df.to_dict(orient="records")), indent=1))
+        return
+    with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_rows", None):
+        click.echo(df[_TABLE_COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.5g}"))
+    check_metric_names(s["selection"], list(COLUMNS), str(spec))
+    choice = select(rows, s["selection"], str(spec))
+    click.echo(f"selected: {choice['reason']}")
+
+
+@click.command("ac-gains")
+@SPEC_ARG
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("firmware/include/ac_gains.h"),
+              show_default=True, help="Header to write.")
+def ac_gains(spec: Path, output: Path) -> None:
+    """Select the AC study's candidate and write both roles' PR gains into a C header."""
+    from simbaflow.ac_design import COLUMNS, evaluate_ac_study
+    from simbaflow.ac_firmware import render_ac_gains_header
+    from simbaflow.atomic import write_text
+    from simbaflow.selection import check_metric_names, provenance, select
+
+    s = _load_ac_spec(spec)
+    rows = evaluate_ac_study(s)
+    check_metric_names(s["selection"], list(COLUMNS), str(spec))
+    choice = select(rows, s["selection"], str(spec))
+    write_text(output, render_ac_gains_header(s, choice["candidate"], provenance(s)))
+    click.echo(f"wrote {output} ({choice['candidate']['candidate_id']})")
+
+
+COMMANDS = [ac_design, ac_gains]
