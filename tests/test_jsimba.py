@@ -187,6 +187,6 @@ def test_signals_accept_legacy_names(ours):
     design = jsimba.get_design(ours, "continuous_pi")
     assert jsimba.canonical_signal_name("L1 - Instantaneous Current") == "L1 - Current"
     assert jsimba.resolve_signals(design, ["L1 - Instantaneous Current"]) == ["L1 - Current"]
-    assert jsimba.resolve_signals(design, []) == ["L1 - Current", "duty_cycle - Out"]
-    with pytest.raises(SpecError, match="no scoped signal 'R1 - Voltage'; scoped signals: L1 - Current, duty_cycle - Out"):
+    assert jsimba.resolve_signals(design, []) == ["L1 - Current", "iRef - Out", "duty_cycle - Out"]
+    with pytest.raises(SpecError, match="no scoped signal 'R1 - Voltage'; scoped signals: L1 - Current, iRef - Out, duty_cycle - Out"):
         jsimba.resolve_signals(design, ["R1 - Voltage"])

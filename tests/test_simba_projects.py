@@ -55,7 +55,7 @@ def test_rebuild_is_byte_identical(builder, sheets, tmp_path):
 def test_designs_and_scoped_signals(project):
     assert jsimba.design_names(project) == ["continuous_pi", "discrete_pi", "power_flow"]
     for name in ("continuous_pi", "discrete_pi"):
-        assert jsimba.scoped_signals(jsimba.get_design(project, name)) == ["L1 - Current", "duty_cycle - Out"]
+        assert jsimba.scoped_signals(jsimba.get_design(project, name)) == ["L1 - Current", "iRef - Out", "duty_cycle - Out"]
     flow = jsimba.scoped_signals(jsimba.get_design(project, "power_flow"))
     assert {"L1 - Current", "PowerRef - Out", "PowerEstimated - Out", "duty_cycle_left - Out"} <= set(flow)
     for design in project["Designs"]:

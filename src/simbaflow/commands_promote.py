@@ -6,9 +6,6 @@ from pathlib import Path
 
 import click
 
-from simbaflow.firmware_check import run_check
-from simbaflow.promote import DEFAULT_TARGET, TARGETS, promote, promote_statespace
-
 #: Spec files: what a state-space study is promoted from (it has no selection).
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -17,8 +14,7 @@ SPEC_SUFFIXES = (".yaml", ".yml")
 @click.argument("selection", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate and show the diff; write nothing.")
 @click.option("--target", default=None,
-              help=f"Where it goes: {', '.join(TARGETS)} (default: {DEFAULT_TARGET} for a "
-                   "selection.json, fpga for a state-space spec).")
+              help="Where it goes: spin (default for a selection.json) or fpga (default for a state-space spec).")
 @click.option("--firmware-dir", default=Path("firmware"), show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Firmware tree to write into.")
 def promote_command(selection: Path, dry_run: bool, target: str | None, firmware_dir: Path) -> None:
@@ -27,6 +23,9 @@ def promote_command(selection: Path, dry_run: bool, target: str | None, firmware
     A state-space study (a spec with a statespace section, e.g.
     design/lcl_filter.yaml) is promoted to the FPGA files instead.
     """
+    # Imported here: the CLI starts fast for every other command.
+    from simbaflow.promote import DEFAULT_TARGET, promote, promote_statespace
+
     if selection.suffix in SPEC_SUFFIXES:
         result = promote_statespace(selection, firmware_dir=firmware_dir, target=target or "fpga", dry_run=dry_run)
     else:
@@ -53,6 +52,8 @@ def promote_command(selection: Path, dry_run: bool, target: str | None, firmware
               type=click.Path(file_okay=False, path_type=Path), help="Where results/ and the spec live.")
 def firmware_check_command(firmware_dir: Path, project_dir: Path) -> None:
     """Host-test and cross-compile the promoted controller (what `make firmware-check` runs)."""
+    from simbaflow.firmware_check import run_check
+
     for line in run_check(firmware_dir, project_dir).lines:
         click.echo(line)
     click.echo("firmware check passed")

@@ -10,7 +10,6 @@ import click
 from simbaflow import jsimba
 from simbaflow.engines.select import ENGINE_NAMES, select_engine
 from simbaflow.errors import SimbaflowError, SpecError
-from simbaflow.runio import write_run_parquet
 
 # Long parameter values (a C Code block's source) are summarised in text output.
 _TEXT_VALUE_LIMIT = 60
@@ -85,6 +84,8 @@ def simulate_command(
     result = engine.run(project, design_name, overrides, list(signals), end_time_s)
     if not result.ok:
         raise SimbaflowError(f"{project}: design '{design_name}' failed to simulate: {result.message}", exit_code=1)
+    from simbaflow.runio import write_run_parquet  # pandas/pyarrow: only when writing
+
     write_run_parquet(
         out,
         result,

@@ -19,7 +19,8 @@ from . import blocks as B
 from .ccode import CodeBlock, compile_code
 from .circuit import Element, build_circuit
 
-#: Electrical library items: pins (positive, negative) and how they become elements.
+#: Electrical library items and their (positive, negative) pins; thermal and loss
+#: parameters (InitialTemperature, LossCalculationFrequency) are ignored.
 ELECTRICAL = {
     "Resistor": ("P", "N"),
     "Inductor": ("P", "N"),
@@ -37,9 +38,6 @@ PROBES = ("Voltage Probe", "Current Probe")
 IGNORED = ("Ground", *LABELS)
 
 SUPPORTED = sorted({*ELECTRICAL, *PROBES, *IGNORED, *B.BLOCKS})
-
-#: Parameters that only matter for thermal or loss models, which the engine does not compute.
-THERMAL_PARAMETERS = ("InitialTemperature", "LossCalculationFrequency", "ShowJunctionTemperatureControlPin", "Name")
 
 
 @dataclass

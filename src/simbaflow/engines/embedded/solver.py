@@ -1,12 +1,15 @@
 """Event-driven exact solver for switched linear circuits with their control.
 
-Between events the whole system (circuit states, PID integrators, sine
-oscillators, time) obeys ``dz/dt = M z`` with ``M`` fixed, so ``z(t0 + h)`` is
-``exp(M h) z(t0)``. It is evaluated as a Taylor series in ``h`` summed to
-machine precision (the series converges fast because intervals are short
-against the circuit's time constants), or with ``scipy.linalg.expm`` when a
-blocking switch makes the interval stiff. Nothing is discretised, so a steady
-state does not drift and the output grid does not change the result.
+Between events the whole system (circuit states, PID integrators, carriers,
+sine oscillators, held values, and the constant 1) obeys ``dz/dt = M z`` with
+``M`` fixed, so ``z(t0 + h)`` is ``exp(M h) z(t0)``. It is evaluated as a Taylor
+series in ``h`` summed to machine precision (the series converges fast because
+intervals are short against the circuit's time constants), or, when a blocking
+switch makes the interval stiff, with exact propagators ``exp(M 2^p)`` computed
+once per discrete state. Nothing is discretised, so a steady state does not
+drift and the output grid does not change the result. Everything fixed between
+events (forms, ``M``, guards) is cached per discrete state, so a periodic
+steady state costs a few dictionary look-ups per event.
 
 An event is either scheduled (carrier vertex, square-wave edge, sample instant,
 piecewise-linear corner) or the sign change of a *guard*: the form that keeps a
@@ -19,7 +22,10 @@ blocks are brought to a consistent state before integration resumes.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
 from simbaflow.errors import SimbaflowError, SpecError
 
 from . import blocks as B
@@ -32,7 +38,7 @@ REL_TOL = 1e-11
 #: violated by more than this fraction of its scale (round-off of the crossing, seen
 #: through a blocking resistance, must not undo a commutation).
 LOCKED_TOL = 1e-6
-#: Taylor terms at most; beyond this the interval is stiff and uses expm.
+#: Taylor terms at most (the series is used only while rate x interval <= 4).
 MAX_TERMS = 40
 #: Points per interval at which guards are checked for a sign change.
 GUARD_SAMPLES = 8
@@ -90,7 +96,7 @@ _TAU_POWERS = _TAUS[None, :] ** np.arange(MAX_TERMS + 1)[:, None]
 class Evaluation:
     """Everything fixed between events for one discrete state (cached by key)."""
 
-    __slots__ = ("forms", "topology", "m", "guards", "guard_abs", "guard_rates", "record", "powers", "rate")
+    __slots__ = ("forms", "topology", "m", "guards", "guard_abs", "guard_rates", "record", "powers", "rate", "ladder")
 
     def __init__(self, forms, topology, m, guards, record, n_dynamic):
         self.forms, self.topology, self.m = forms, topology, m
@@ -98,8 +104,18 @@ class Evaluation:
         # d(guard)/dt = guards @ m @ z.
         self.guard_rates = guards @ m if m is not None else None
         self.powers = None
+        self.ladder: dict[int, np.ndarray] = {}
         # Growth rate of the dynamic part (the constant column only adds a term).
         self.rate = np.abs(m[:n_dynamic, :n_dynamic]).sum(axis=1).max(initial=0.0) if m is not None else 0.0
+
+    def propagator(self, exponent: int) -> np.ndarray:
+        """``exp(M 2^exponent)``, computed once per evaluation (stiff intervals)."""
+        matrix = self.ladder.get(exponent)
+        if matrix is None:
+            from scipy.linalg import expm  # only stiff circuits need it
+
+            matrix = self.ladder[exponent] = expm(self.m * math.ldexp(1.0, exponent))
+        return matrix
 
     def taylor(self, n_terms: int) -> np.ndarray:
         """``M^k / k!`` for k = 0..n_terms (extended on demand)."""
@@ -309,12 +325,19 @@ class Run:
 
 
 class Interval:
-    """``z(t0 + tau H)`` for ``tau`` in [0, 1] under the evaluation's fixed ``M``."""
+    """``z(t0 + tau H)`` for ``tau`` in [0, 1] under the evaluation's fixed ``M``.
+
+    Non-stiff intervals use the Taylor polynomial of ``exp(M t) z0``. Stiff ones
+    (a blocking switch against an inductor: eigenvalues ~1e10/s) step with exact
+    propagators ``exp(M 2^p)`` cached per evaluation; a crossing is then located by
+    binary descent over those powers of two, down to round-off.
+    """
 
     def __init__(self, evaluation: Evaluation, z0: np.ndarray, h: float):
-        self.m, self.z0, self.h = evaluation.m, z0, h
+        self.evaluation, self.m, self.z0, self.h = evaluation, evaluation.m, z0, h
         rho = evaluation.rate * h
         self.terms = None
+        self.samples = None
         if rho <= 4.0:
             # Enough terms for rho^K / K! to fall below round-off.
             n_terms, bound = 1, rho
@@ -324,33 +347,50 @@ class Interval:
             scale = h ** np.arange(n_terms + 1)
             self.terms = (evaluation.taylor(n_terms) @ z0) * scale[:, None]  # (K+1, nz)
 
-    def at(self, tau: float) -> np.ndarray:
-        if self.terms is None:
-            # Stiff interval (a blocking switch against an inductor): scaling and squaring.
-            from scipy.linalg import expm
+    def _walk(self, z: np.ndarray, duration: float) -> np.ndarray:
+        # exp(M duration) z as a product of cached powers of two.
+        while duration > 1e-16 * self.h:
+            exponent = math.frexp(duration)[1] - 1  # 2^exponent <= duration
+            z = self.evaluation.propagator(exponent) @ z
+            duration -= math.ldexp(1.0, exponent)
+        return z
 
-            return expm(self.m * (tau * self.h)) @ self.z0
-        return (tau ** np.arange(len(self.terms))) @ self.terms
+    def at(self, tau: float) -> np.ndarray:
+        if self.terms is not None:
+            return (tau ** np.arange(len(self.terms))) @ self.terms
+        if self.samples is None:
+            return self._walk(self.z0, tau * self.h)
+        j = min(int(tau * GUARD_SAMPLES), GUARD_SAMPLES)
+        return self._walk(self.samples[:, j], (tau - _TAUS[j]) * self.h)
 
     def many(self, taus: np.ndarray) -> np.ndarray:
         """States at ``taus`` as columns (nz, len(taus))."""
         if self.terms is None:
+            if taus is _TAUS:
+                from scipy.linalg import expm
+
+                step = expm(self.m * (self.h / GUARD_SAMPLES))
+                columns = [self.z0]
+                for _ in range(GUARD_SAMPLES):
+                    columns.append(step @ columns[-1])
+                self.samples = np.column_stack(columns)
+                return self.samples
             return np.column_stack([self.at(t) for t in taus])
         powers = _TAU_POWERS if taus is _TAUS else taus[None, :] ** np.arange(MAX_TERMS + 1)[:, None]
         return self.terms.T @ powers[: len(self.terms)]
 
     def guard_root(self, form: np.ndarray, lo: float, hi: float) -> float:
         """The ``tau`` in [lo, hi] where ``form @ z`` changes sign."""
-        if self.terms is not None:
-            coefficients = (self.terms @ form).tolist()[::-1]
+        if self.terms is None:
+            return self._descend(form, lo, hi)
+        coefficients = (self.terms @ form).tolist()[::-1]
 
-            def f(tau: float) -> float:
-                value = 0.0
-                for c in coefficients:
-                    value = value * tau + c
-                return value
-        else:
-            f = lambda tau: form @ self.at(tau)  # noqa: E731
+        def f(tau: float) -> float:
+            value = 0.0
+            for c in coefficients:
+                value = value * tau + c
+            return value
+
         f_lo, f_hi = f(lo), f(hi)
         if f_lo <= 0.0:
             # Not violated at lo (within tolerance) but not positive: it crosses at lo.
@@ -358,6 +398,23 @@ class Interval:
         if f_hi >= 0.0:
             return hi
         return _bracketed_root(f, lo, hi, f_lo, f_hi)
+
+    def _descend(self, form: np.ndarray, lo: float, hi: float) -> float:
+        # Largest t in [lo, hi] H with the guard still positive, by powers of two.
+        z = self.at(lo)
+        if form @ z <= 0.0:
+            return lo
+        elapsed, width = 0.0, (hi - lo) * self.h
+        exponent = math.frexp(width)[1] - 1
+        finest = exponent - 60
+        while exponent >= finest:
+            step = math.ldexp(1.0, exponent)
+            if elapsed + step <= width:
+                candidate = self.evaluation.propagator(exponent) @ z
+                if form @ candidate > 0.0:
+                    z, elapsed = candidate, elapsed + step
+            exponent -= 1
+        return min(hi, lo + (elapsed + math.ldexp(1.0, finest)) / self.h)
 
 
 def _bracketed_root(f, lo: float, hi: float, f_lo: float, f_hi: float) -> float:

@@ -1,0 +1,159 @@
+"""simba_projects/ac_client_server.jsimba: deterministic build, nets by pin position, firmware code, engine."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simbaflow import jsimba
+from simbaflow.sil import PR_BLOCK_SOURCES, pr_block_code
+
+pytest.importorskip("aesim.simba")
+
+from test_simba_projects import _merged, _net_of, nets_by_position  # noqa: E402  (needs aesim.simba)
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = ROOT / "simba_projects" / "ac_client_server.jsimba"
+
+
+def _load_builder():
+    spec = importlib.util.spec_from_file_location("simba_projects_build_ac", ROOT / "simba_projects" / "build_ac.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def builder():
+    return _load_builder()
+
+
+@pytest.fixture(scope="module")
+def sheets(builder):
+    return builder.build_sheets()
+
+
+@pytest.fixture(scope="module")
+def design():
+    return jsimba.get_design(jsimba.load_project(PROJECT), "client_server")
+
+
+@pytest.fixture(scope="module")
+def nets(design):
+    found, problems = nets_by_position(design["Circuit"])
+    assert problems == []
+    return found
+
+
+def _params(design, name):
+    return jsimba.device_parameters(jsimba.device_by_name(design, name))
+
+
+def test_rebuild_is_byte_identical(builder, sheets, tmp_path):
+    out = tmp_path / "rebuilt.jsimba"
+    assert builder.main(["build_ac.py", str(out)]) == 0
+    assert out.read_bytes() == PROJECT.read_bytes()
+    assert builder.project_text(sheets) == PROJECT.read_text(encoding="utf-8")
+
+
+def test_every_pin_on_the_net_it_should(sheets, nets):
+    # Pin positions from aesim's Circuit.Deserialize: the nets SIMBA will see.
+    assert set(nets) == _merged(sheets[0].nets)
+
+
+def test_power_topology(nets):
+    # Both boards' leg-1 outputs, the load, the leg-1 capacitors and the probe are one node.
+    assert _net_of(nets, "Ls1.N") == {"Ls1.N", "Lc1.N", "R_load.P", "C1_low.P", "V1_low.P"}
+    assert _net_of(nets, "Ls2.N") == {"Ls2.N", "Lc2.N", "R_load.N", "C2_low.P", "V2_low.P"}
+    for tag in ("S", "C"):
+        assert _net_of(nets, f"T{tag}1H.Source") == {f"T{tag}1H.Source", f"T{tag}1L.Drain", f"i{tag}1.P"}
+        assert _net_of(nets, f"i{tag}1.N") == {f"i{tag}1.N", f"L{tag.lower()}1.P"}
+        assert _net_of(nets, f"T{tag}2H.Source") == {f"T{tag}2H.Source", f"T{tag}2L.Drain", f"L{tag.lower()}2.P"}
+        # Leg 1 at d (d > carrier), leg 2 at 1 - d (carrier > d).
+        assert _net_of(nets, f"duty_{tag}.Out") == {f"duty_{tag}.Out", f"COMP{tag}1.In1", f"COMP{tag}2.In2"}
+        assert _net_of(nets, f"TRI{tag}.Out") == {f"TRI{tag}.Out", f"COMP{tag}1.In2", f"COMP{tag}2.In1"}
+        assert _net_of(nets, f"COMP{tag}1.Out") == {f"COMP{tag}1.Out", f"T{tag}1H.Gate", f"NOT{tag}1.In"}
+
+
+def test_values_follow_the_study(design):
+    for name in ("Ls1", "Ls2", "Lc1", "Lc2"):
+        assert _params(design, name)["Value"] == "33u"
+    for name in ("C1_low", "C2_low"):
+        assert _params(design, name) == {"Value": "2 * 61.1u", "Vinit": "20"}
+    assert _params(design, "R_load")["Value"] == "30"
+    assert {_params(design, f"DC{t}")["Voltage"] for t in ("S1", "S2", "C1", "C2")} == {"40"}
+    assert (_params(design, "Vref")["Amplitude"], _params(design, "Vref")["Frequency"]) == ("12", "50")
+    assert design["TransientAnalysis"]["EndTime"] == "0.2"
+
+
+def test_link_is_one_control_period_late(design, nets):
+    for name in ("link_iref", "link_vref", "link_w0"):
+        device = jsimba.device_by_name(design, name)
+        assert device["LibraryName"] == "Discrete Transfer Function"
+        assert _params(design, name) == {"Num": "[1]", "Den": "[1 0]", "SamplingTime": "100u"}
+    assert _net_of(nets, "link_iref.In") == {"k_gain.Out", "link_iref.In"}
+    assert _net_of(nets, "iS1.Out") == {"iS1.Out", "k_gain.In"}
+    assert _net_of(nets, "link_iref.Out") == {"link_iref.Out", "err_client.inputs[0]"}
+    assert _net_of(nets, "link_w0.Out") == {"link_w0.Out", "pr_client.inputs[4]"}
+    assert _net_of(nets, "link_vref.Out") == {"link_vref.Out", "ff_C.In"}
+    assert _net_of(nets, "Vref.Out") == {"Vref.Out", "err_server.inputs[0]", "link_vref.In"}
+    assert _net_of(nets, "ZCD1.Out") == {"ZCD1.Out", "pr_server.inputs[0]", "pr_client.inputs[0]"}
+
+
+def test_c_code_blocks_are_the_firmware_source_byte_for_byte(design, nets):
+    expected = b"".join((ROOT / relative).read_bytes() for relative in PR_BLOCK_SOURCES)
+    assert pr_block_code().encode("utf-8") == expected
+    for role in ("server", "client"):
+        block = jsimba.device_by_name(design, f"pr_{role}")
+        assert block["LibraryName"] == "C Code"
+        assert block["Parameters"]["Code"].encode("utf-8") == expected
+        assert (block["Parameters"]["NumberOfInputs"], block["Parameters"]["NumberOfOutputs"]) == ("7", "1")
+        for j, source in ((2, f"kp_{role}.Out"), (3, f"kr_{role}.Out"), (5, f"phi_{role}.Out"), (6, f"umax_{role}.Out")):
+            assert _net_of(nets, f"pr_{role}.inputs[{j}]") == {source, f"pr_{role}.inputs[{j}]"}
+
+
+def test_gains_are_the_committed_selection(design):
+    header = (ROOT / "firmware/include/ac_gains.h").read_text()
+    values = {k: float(v) for k, v in re.findall(r"#define AC_GAINS_(\w+) \(?([-0-9.e]+)f\)?", header)}
+    for role in ("server", "client"):
+        for key in ("kp", "kr"):
+            assert np.float32(float(_params(design, f"{key}_{role}")["Value"])) == np.float32(
+                values[f"{role.upper()}_{key.upper()}"])
+        assert float(_params(design, f"phi_{role}")["Value"]) == values[f"{role.upper()}_PHI_PRIME_RAD"]
+    assert float(_params(design, "k_gain")["Value"]) == values["K_GAIN"]
+
+
+def test_devices_are_simba_library_items_the_embedded_engine_supports(design):
+    import aesim.simba
+
+    from simbaflow.engines.embedded.model import SUPPORTED
+
+    metadata = next(Path(aesim.simba.__file__).parent.rglob("device_metadata.json"))
+    library = {item["LibraryItemName"] for item in json.loads(metadata.read_text())}
+    used = {d["LibraryName"] for d in jsimba.devices(design)}
+    assert used <= library
+    assert used <= set(SUPPORTED)
+
+
+def test_embedded_engine_runs_the_design_and_the_link_delays():
+    from simbaflow.engines.base import Overrides
+    from simbaflow.engines.select import get_engine
+
+    signals = ["Vref - Out", "link_vref - Out"]
+    run = get_engine("embedded").run(PROJECT, "client_server", Overrides(), signals, 1.5e-3)
+    assert run.ok, run.message
+    t = np.asarray(run.time_s)
+    sent, received = (np.asarray(run.signals[s]) for s in signals)
+    # Between ticks the received Vref holds the sample of the tick before last:
+    # 12 sin(w0 (k-1) Ts) on (k Ts, (k+1) Ts).
+    inside = (t > 2e-4) & (np.abs(t / 1e-4 - np.round(t / 1e-4)) > 0.05)
+    k = np.floor(t[inside] / 1e-4 + 1e-9)
+    expected = 12.0 * np.sin(2 * math.pi * 50 * (k - 1) * 1e-4)
+    assert np.max(np.abs(received[inside] - expected)) < 1e-9
+    assert np.max(np.abs(sent)) > 0.5
