@@ -57,3 +57,12 @@ clean:
 .PHONY: bench-embedded
 bench-embedded: setup system-deps
 	$(BIN)/python benchmarks/bench_embedded.py
+
+# AC client/server study (issue 7): analytic table and selection, gains header,
+# SIMBA project, then the PR / RS485 frame host and Cortex-M4F checks.
+.PHONY: ac-study
+ac-study: setup system-deps
+	$(BIN)/simbaflow ac-design design/ac_client_server.yaml
+	$(BIN)/simbaflow ac-gains design/ac_client_server.yaml
+	$(BIN)/python simba_projects/build_ac.py
+	$(BIN)/python -m pytest -q tests/test_ac_pr_controller.py tests/test_ac_rs485_frame.py tests/test_ac_firmware_app.py

@@ -13,6 +13,7 @@ include: "workflows/rules/design.smk"
 include: "workflows/rules/simulate.smk"
 include: "workflows/rules/select.smk"
 include: "workflows/rules/figures.smk"
+include: "workflows/rules/bench.smk"
 
 
 rule all:
@@ -22,4 +23,5 @@ rule all:
         FIGURES,
         SIM_FIGURES,
         [f"{RESULTS}/pages/{cid}.html" for cid in CANDIDATES] if SIMULATE else [],
+        [f"{RESULTS}/bench.html"] if BENCH else [],
     default_target: True

@@ -19,7 +19,8 @@ Designs (signals are SIMBA's ``"<device> - <scope>"``):
 - ``discrete_pi``: the same leg; the controller is a C Code block
   (``pi_controller``, the firmware source, see :func:`simbaflow.sil.block_code`)
   sampled by a 16 kHz ``clock`` through a zero-crossing detector, with
-  coefficients from the constants ``a0`` and ``a1``.
+  coefficients from the constants ``a0`` and ``a1`` and the computation delay
+  (samples, 0 or 1) from the constant ``delay``.
 - ``power_flow``: two legs on 600 V and 540 V buses joined by ``L1`` (10 mOhm
   ``R1``); the discrete current loop drives the differential duty, the
   current reference is ``PowerRef`` / ``Power_K`` with
@@ -257,7 +258,11 @@ def _compensation(sheet: _Sheet, x: int, y: int, controller_out: str, by_label: 
 
 
 def _discrete_controller(sheet: _Sheet, x: int, y: int, name: str, error: str) -> None:
-    """C Code block ``name`` running the firmware PI at 16 kHz on ``error``, gains from ``a0``/``a1``."""
+    """C Code block ``name`` running the firmware PI at 16 kHz on ``error``.
+
+    Gains come from the constants ``a0``/``a1``, the computation delay in
+    samples (0 or 1) from ``delay``.
+    """
     sheet.add(
         "Square Wave",
         "clock",
@@ -269,12 +274,14 @@ def _discrete_controller(sheet: _Sheet, x: int, y: int, name: str, error: str) -
     # a0 = -Kp + Ki Ts / 2, a1 = Kp + Ki Ts / 2 for Kp = 0.14, Ki = 250, Ts = 1/16 kHz.
     sheet.add("Constant", "a0", x, y + 14, params={"Value": "-0.1321875"})
     sheet.add("Constant", "a1", x + 8, y + 14, params={"Value": "0.1478125"})
+    # No delay by default: alpha applies in the period it is computed.
+    sheet.add("Constant", "delay", x + 8, y + 22, params={"Value": "0"})
     code = sheet.add("C Code", name, x + 18, y)
     # The pins follow the port counts, so set them before wiring.
-    code.NumberOfInputs = 4
+    code.NumberOfInputs = 5
     code.NumberOfOutputs = 1
     sheet.parameters[name] = {
-        "NumberOfInputs": "4",
+        "NumberOfInputs": "5",
         "NumberOfOutputs": "1",
         "OptionalAdditionalIncludeDirectory": "",
         "Code": block_code(),
@@ -285,6 +292,7 @@ def _discrete_controller(sheet: _Sheet, x: int, y: int, name: str, error: str) -
     sheet.signal("error", error, f"{name}.inputs[1]")
     sheet.wire("a0.Out", f"{name}.inputs[2]")
     sheet.wire("a1.Out", f"{name}.inputs[3]")
+    sheet.wire("delay.Out", f"{name}.inputs[4]")
 
 
 def continuous_pi() -> _Sheet:

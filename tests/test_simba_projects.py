@@ -110,7 +110,17 @@ def test_c_code_block_is_the_firmware_source_byte_for_byte(project):
         block = jsimba.device_by_name(design, "pi_controller")
         assert block["LibraryName"] == "C Code"
         assert block["Parameters"]["Code"].encode("utf-8") == expected
-        assert (block["Parameters"]["NumberOfInputs"], block["Parameters"]["NumberOfOutputs"]) == ("4", "1")
+        assert (block["Parameters"]["NumberOfInputs"], block["Parameters"]["NumberOfOutputs"]) == ("5", "1")
+
+
+def test_delay_constant_feeds_the_blocks_fifth_input(project):
+    for name in ("discrete_pi", "power_flow"):
+        design = jsimba.get_design(project, name)
+        assert jsimba.device_by_name(design, "delay")["LibraryName"] == "Constant"
+        assert _params(design, "delay")["Value"] == "0"   # no delay unless a study sets it
+        nets, _ = nets_by_position(design["Circuit"])
+        assert _net_of(nets, "pi_controller.inputs[4]") == {"delay.Out", "pi_controller.inputs[4]"}
+        assert _net_of(nets, "pi_controller.inputs[3]") == {"a1.Out", "pi_controller.inputs[3]"}
 
 
 # --- nets from pin positions -------------------------------------------------

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -160,3 +161,26 @@ def test_killed_sweep_resumes_without_redoing_finished_runs(tmp_path):
     assert (m.status == "ok").all() and len(m) == 6 * 3
     for record, mtime in finished.items():
         assert record.stat().st_mtime_ns == mtime, f"{record} was redone"
+
+
+def test_bench_record_lands_in_the_report(swept):
+    """A ScopeMimicry capture made from the selected run comes back into the study's report."""
+    from test_records import acquire, dump
+
+    work, _ = swept
+    sel = json.loads((work / "results" / "simstudy" / "selection.json").read_text())
+    df, _ = read_run_parquet(work / sel["run_files"]["discrete_pi"])  # paths are relative to the study directory
+    t = np.arange(0.004, 0.012, 1 / 16e3)
+    current = np.interp(t, df.time_s, df["L1 - Current"])
+    memory, last = acquire(current[:, None].astype(np.float32), len(t))
+    (work / "capture.txt").write_text("console chatter\n" + dump(["I_low"], memory, last))
+    res = run_cli("records", "import", "capture.txt", "--study", "s.yaml", "--out", "rec.parquet", cwd=work)
+    assert res.returncode == 0, res.stderr
+    res = run_cli("records", "compare", "rec.parquet", "--study", "simstudy", "--design", "discrete_pi",
+                  "--signal-map", "I_low=L1 - Current", cwd=work)
+    assert res.returncode == 0, res.stderr
+    bench = json.loads((work / "results" / "simstudy" / "bench" / "rec_compare.json").read_text())
+    assert bench["signals"][0]["rms_error"] < 0.05  # the record is the run itself, in float32
+    res = run_cli("report", "s.yaml", cwd=work)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "bench.html" in (work / "results" / "simstudy" / "report.html").read_text()

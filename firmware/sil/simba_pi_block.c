@@ -10,6 +10,13 @@
  *              discrete-controller example does)
  *          [1] current error e = i_ref - i_L (A)
  *          [2] a0, [3] a1 (recurrence coefficients)
+ *          [4] computation delay in samples: 0 applies alpha(k) at tick k;
+ *              1 applies alpha(k-1), as on the board, where the duty the
+ *              control task computes takes effect one PWM period later.
+ *              The value is rounded to 0 or 1 (< 0.5, and NaN, give 0;
+ *              anything >= 0.5 gives 1): the block models one sample at
+ *              most, so a study sweeping more must keep those candidates
+ *              off these designs (simulate.designs.<name>.where).
  * Outputs: [0] alpha, the controller's duty contribution, clamped to -1..1.
  *
  * The design adds the compensation Vs/E and limits the sum to the duty range
@@ -31,26 +38,37 @@
 /* SIMBA's first call comes at time 0 exactly; allow for solver rounding. */
 #define START_TIME_S 1e-10
 
-/* All block state is this one struct (its alpha_prev is the output held
- * between clock ticks), so a snapshot is a plain copy. */
-static pi_controller_t controller;
+/* All block state is this one struct, so a snapshot is a plain copy. */
+typedef struct {
+    pi_controller_t controller;
+    float alpha_computed; /* alpha of the last tick: the delay register */
+    float alpha_applied;  /* the output, held between clock ticks */
+} simba_pi_block_state_t;
+
+static simba_pi_block_state_t state;
 
 void initialize(void)
 {
     const pi_controller_params_t params = {0.0f, 0.0f, ALPHA_MIN, ALPHA_MAX};
-    pi_controller_init(&controller, &params);
+    pi_controller_init(&state.controller, &params);
+    /* Before the first tick the board applies the initial alpha (0). */
+    state.alpha_computed = state.controller.alpha_prev;
+    state.alpha_applied = state.controller.alpha_prev;
 }
 
 void calculate_outputs(double *outputs, double *inputs, double time, double time_step)
 {
     (void)time_step;
     if (inputs[0] == 1.0 || time < START_TIME_S) {
+        const int delayed = inputs[4] >= 0.5;
         /* Coefficients arrive as signals so a sweep can change them without
          * recompiling; the board gets them from controller_gains.h. */
-        pi_controller_set_coefficients(&controller, (float)inputs[2], (float)inputs[3]);
-        pi_controller_calculate(&controller, (float)inputs[1]);
+        pi_controller_set_coefficients(&state.controller, (float)inputs[2], (float)inputs[3]);
+        const float alpha = pi_controller_calculate(&state.controller, (float)inputs[1]);
+        state.alpha_applied = delayed ? state.alpha_computed : alpha;
+        state.alpha_computed = alpha;
     }
-    outputs[0] = (double)controller.alpha_prev;
+    outputs[0] = (double)state.alpha_applied;
 }
 
 void terminate(void)
@@ -62,23 +80,23 @@ void terminate(void)
  * SNAPSHOT_DELETE. The control law itself never allocates. */
 void *snapshot(snapshot_mode mode, void *snapshot_ptr)
 {
-    pi_controller_t *state = (pi_controller_t *)snapshot_ptr;
+    simba_pi_block_state_t *saved = (simba_pi_block_state_t *)snapshot_ptr;
     switch (mode) {
     case SNAPSHOT_CREATE:
-        state = (pi_controller_t *)malloc(sizeof(pi_controller_t));
-        if (state == NULL) {
+        saved = (simba_pi_block_state_t *)malloc(sizeof(simba_pi_block_state_t));
+        if (saved == NULL) {
             return NULL;
         }
-        *state = controller;
-        return state;
+        *saved = state;
+        return saved;
     case SNAPSHOT_UPDATE:
-        *state = controller;
-        return state;
+        *saved = state;
+        return saved;
     case SNAPSHOT_LOAD:
-        controller = *state;
-        return state;
+        state = *saved;
+        return saved;
     case SNAPSHOT_DELETE:
-        free(state);
+        free(saved);
         return NULL;
     }
     return NULL;

@@ -57,11 +57,15 @@ def sweep(spec: Path, cores: int, no_report: bool, profile: Path | None, engine:
 
 @click.command()
 @click.argument("study")
-def report(study: str) -> None:
-    """Build results/<study>/report.html for STUDY (a spec path or a name in design/)."""
-    from simbaflow.workflow import build_report, resolve_spec
+@click.option("--cores", type=click.IntRange(min=1), default=2, show_default=True)
+def report(study: str, cores: int) -> None:
+    """Bring STUDY's outputs up to date (new bench comparisons included) and build results/<study>/report.html.
 
-    build_report(resolve_spec(study))
+    STUDY is a spec path or a study name in design/.
+    """
+    from simbaflow.workflow import resolve_spec, run_sweep
+
+    run_sweep(resolve_spec(study), cores, report=True)
 
 
 @click.command()

@@ -67,3 +67,32 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}}</style></head><bo
 </body></html>
 """
     atomic.write_text(out_html, page)
+
+
+def bench_html(compare_jsons: list[str], out_html: str) -> None:
+    """One page with every bench comparison: per signal, measured against simulated."""
+    blocks = []
+    for path in compare_jsons:
+        data = json.loads(Path(path).read_text())
+        rows = "".join(
+            f"<tr><td>{html.escape(s['record'])}</td><td>{html.escape(s['simulated_signal'])}</td>"
+            f"<td>{_cell(s['rms_error'])}</td><td>{_cell(s['max_abs_error'])}</td>"
+            f"<td>{_cell(s['measured'].get('overshoot_pct'))}</td><td>{_cell(s['simulated'].get('overshoot_pct'))}</td>"
+            f"<td>{_cell(s['measured'].get('settling_time_s'))}</td><td>{_cell(s['simulated'].get('settling_time_s'))}</td></tr>"
+            for s in data["signals"]
+        )
+        phase = data.get("phase")
+        phase_line = (f"<p>phase {html.escape(' vs '.join(phase['channels']))}: measured {_cell(phase['measured_deg'])}°, "
+                      f"simulated {_cell(phase['simulated_deg'])}°, error {_cell(phase['error_deg'])}°</p>" if phase else "")
+        blocks.append(
+            f"<h2>{html.escape(Path(data['record']).name)}</h2><p>candidate <code>{html.escape(str(data.get('candidate_id')))}</code>, "
+            f"run <code>{html.escape(data['run'])}</code>, offset {_cell(data['offset_s'])} s ({html.escape(data['align'])}), "
+            f"quirks: {html.escape(', '.join(map(str, data.get('record_quirks', []))) or 'none')}</p>"
+            "<table><tr><th>record</th><th>simulated</th><th>RMS error</th><th>max |error|</th><th>overshoot % meas.</th>"
+            f"<th>overshoot % sim.</th><th>settling s meas.</th><th>settling s sim.</th></tr>{rows}</table>{phase_line}"
+        )
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Bench records</title>"
+            "<style>body{font-family:sans-serif;max-width:70em;margin:1em auto}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body><h1>Bench records against simulation</h1>"
+            + "".join(blocks) + "</body></html>")
+    atomic.write_text(out_html, page)

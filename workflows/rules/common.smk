@@ -31,3 +31,8 @@ SIM_FIGURES = (
     if SIMULATE
     else []
 )
+
+# Bench comparisons written by `simbaflow records compare` (shown in the report when present).
+import glob
+
+BENCH = sorted(glob.glob(f"{RESULTS}/bench/*_compare.json"))
