@@ -43,7 +43,7 @@ firmware-check: setup system-deps
 	$(BIN)/simbaflow firmware-check --firmware-dir firmware
 
 bench: setup
-	$(BIN)/python benchmarks/bench_analytic_sweep.py
+	$(BIN)/python benchmarks/bench_sweep.py
 
 # Rebuild simba_projects/dc_current_loop.jsimba (after a firmware controller change).
 .PHONY: simba-projects

@@ -157,3 +157,24 @@ def test_embedded_engine_runs_the_design_and_the_link_delays():
     expected = 12.0 * np.sin(2 * math.pi * 50 * (k - 1) * 1e-4)
     assert np.max(np.abs(received[inside] - expected)) < 1e-9
     assert np.max(np.abs(sent)) > 0.5
+
+
+def test_firmware_pr_in_the_embedded_engine_meets_the_phase_requirement():
+    # Software in the loop: both firmware PRs switch the two bridges (carriers
+    # lowered to 20 kHz to keep the run short), k_gain = 1 as selected; the
+    # analysis predicts a 1.8° lag (one link period).
+    from simbaflow.ac_metrics import client_server_metrics
+    from simbaflow.engines.base import Overrides
+    from simbaflow.engines.select import get_engine
+
+    signals = ["v_load - Out", "Ls1 - Current", "Lc1 - Current", "Vref - Out"]
+    overrides = Overrides(parameters={"TRIS": {"Frequency": "20k"}, "TRIC": {"Frequency": "20k"}})
+    run = get_engine("embedded").run(PROJECT, "client_server", overrides, signals, 0.15)
+    assert run.ok, run.message
+    s = {k: np.asarray(v) for k, v in run.signals.items()}
+    m = client_server_metrics(np.asarray(run.time_s), s["v_load - Out"], s["Ls1 - Current"], s["Lc1 - Current"],
+                              s["Vref - Out"], 50.0, k_gain=1.0)
+    assert m["phase_error_abs_deg"] < 2.0
+    assert m["phase_error_deg"] == pytest.approx(-1.8, abs=0.4)
+    assert abs(m["client_tracking_error_pct"]) < 3.0
+    assert abs(m["voltage_amplitude_error_pct"]) < 0.5

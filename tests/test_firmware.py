@@ -144,7 +144,7 @@ def test_simba_block_holds_between_clock_ticks_and_restores_snapshots(seed_build
     out = (ctypes.c_double * 1)()
 
     def step(clock, error, t):
-        lib.calculate_outputs(out, (ctypes.c_double * 4)(clock, error, -0.1321875, 0.1478125), t, 1e-6)
+        lib.calculate_outputs(out, (ctypes.c_double * 5)(clock, error, -0.1321875, 0.1478125, 0.0), t, 1e-6)
         return out[0]
 
     lib.initialize()

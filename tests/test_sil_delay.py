@@ -196,3 +196,78 @@ def test_delayed_output_holds_between_ticks_and_snapshots_keep_the_register(bloc
     assert call(1.0, 2.0, TS_S) == first                    # same register and state, same results
     assert call(1.0, 0.0, 2 * TS_S) == second
     block.snapshot(3, snap)                                 # SNAPSHOT_DELETE
+
+
+# --------------------------------------------------------------------------- firmware check
+
+
+def test_firmware_check_replays_the_block_with_a_delay(tmp_path):
+    lib = firmware_check.build_simba_block(ROOT / "firmware", tmp_path)
+    if lib is None:
+        pytest.skip("aesim.simba's simba_library.h not installed")
+    law = _law(ERRORS).astype(float)
+    assert firmware_check.replay_simba_block(lib, ERRORS, A0, A1, TS_S).tolist() == law.tolist()
+    assert firmware_check.replay_simba_block(lib, ERRORS, A0, A1, TS_S, 1).tolist() == [0.0, *law[:-1]]
+
+
+def test_run_errors_reports_the_runs_delay_and_refuses_another(tmp_path):
+    from simbaflow.engines.base import RunResult
+    from simbaflow.runio import write_run_parquet
+
+    result = RunResult(time_s=np.array([0.0, TS_S]),
+                       signals={"L1 - Current": np.array([0.0, 1.0]), "iRef - Out": np.array([14.0, 14.0])},
+                       status="ok", engine="embedded", engine_version="0.1.0", wall_time_s=0.1)
+    ab = {"a0": {"Value": A0}, "a1": {"Value": A1}}
+    write_run_parquet(tmp_path / "d1.parquet", result, {"status": "ok", "overrides": {**ab, "delay": {"Value": 1.0}}})
+    write_run_parquet(tmp_path / "old.parquet", result, {"status": "ok", "overrides": ab})
+    args = (TS_S, "L1 - Current", "iRef - Out", A0, A1)
+    assert firmware_check.run_errors(tmp_path / "d1.parquet", *args, delay_samples=1)["delay_samples"] == 1
+    assert firmware_check.run_errors(tmp_path / "old.parquet", *args, delay_samples=1)["delay_samples"] == 0
+    with pytest.raises(firmware_check.FirmwareCheckError, match=r"the run used delay = 1.0, not .* delay_samples 0"):
+        firmware_check.run_errors(tmp_path / "d1.parquet", *args, delay_samples=0)
+
+
+def _write_delayed_run(root: Path, delayed_duty: bool) -> Path:
+    """A ``discrete_pi`` run of the seed gains made with ``delay.Value`` 1, as the sweep stores it.
+
+    Current and reference: firmware_check's numpy loop with one sample of delay.
+    Duty: α of the previous sample (``delayed_duty``) or of the same one, plus R·i/E.
+    """
+    from firmware_helpers import SEED_CANDIDATE
+    from simbaflow.engines.base import RunResult
+    from simbaflow.plants import Plant
+    from simbaflow.runio import write_run_parquet
+
+    sim = firmware_check.simulated_errors(Plant("voltage_compensated_inductor", L_H, R_OHM, E_V), A0, A1, TS_S,
+                                          -1.0, 1.0, delay_samples=1)
+    law = _law(sim["error"]).astype(float)
+    alpha = np.concatenate([[0.0], law[:-1]]) if delayed_duty else law
+    duty = np.clip(alpha + R_OHM * sim["current"] / E_V, 0.0, 1.0)
+    result = RunResult(time_s=np.arange(sim["error"].size) * TS_S,
+                       signals={"L1 - Current": sim["current"], "iRef - Out": sim["reference"], "duty_cycle - Out": duty},
+                       status="ok", engine="embedded", engine_version="test", wall_time_s=0.0)
+    path = root / "results" / "dc_current_loop" / "runs" / SEED_CANDIDATE["candidate_id"] / "discrete_pi.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    overrides = {"a0": {"Value": A0}, "a1": {"Value": A1}, "delay": {"Value": 1.0}}
+    write_run_parquet(path, result, {"status": "ok", "overrides": overrides})
+    return path
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("delayed_duty", [True, False])
+def test_firmware_check_matches_a_delayed_runs_duty_only_with_the_delay(tmp_path, delayed_duty):
+    from firmware_helpers import make_project, read_selection
+    from simbaflow.firmware import header_fields, render_gains_header
+
+    sel_path, fw = make_project(tmp_path, delay_samples=1)
+    run = _write_delayed_run(tmp_path, delayed_duty)
+    sel = read_selection(sel_path)
+    (fw / "include" / "controller_gains.h").write_text(render_gains_header(header_fields(sel)))
+    if not delayed_duty:
+        with pytest.raises(firmware_check.FirmwareCheckError, match="the run did not execute this controller"):
+            firmware_check.run_check(fw, tmp_path, selection=sel)
+        return
+    report = firmware_check.run_check(fw, tmp_path, selection=sel)
+    assert f"stimulus: 160 samples from simulated run {run}" in report.lines
+    assert any(line.startswith("SIMBA C Code block (header+source+adapter, delay 1)") for line in report.lines)
+    assert any(line.startswith("simulated run: recorded duty = clamp(alpha + Vs/E)") for line in report.lines)

@@ -184,3 +184,30 @@ def test_bench_record_lands_in_the_report(swept):
     res = run_cli("report", "s.yaml", cwd=work)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "bench.html" in (work / "results" / "simstudy" / "report.html").read_text()
+
+
+def test_spec_errors_of_the_simulate_section(tmp_path, monkeypatch):
+    from simbaflow.errors import SpecError
+    from simbaflow.simulate import simulate_settings
+    from simbaflow.spec import validate_spec
+
+    work = workdir(tmp_path, make_spec("x"))
+    monkeypatch.chdir(work)
+    spec = make_spec("x")
+    spec["sweep"]["delay_samples"] = [0, 2]
+    for design in ("discrete_pi", "power_flow"):
+        spec["simulate"]["designs"][design]["set"]["delay.Value"] = "delay_samples"
+    with pytest.raises(SpecError, match=r"models a delay of 0 or 1 sample; sweep.delay_samples has \[2\]"):
+        simulate_settings(validate_spec(spec, "s.yaml"))
+    spec = make_spec("x")
+    spec["simulate"]["designs"]["continuous_pi"]["set"]["PI.Kp"] = "gain"
+    with pytest.raises(SpecError, match=r"set.PI.Kp: unknown candidate field 'gain'"):
+        simulate_settings(validate_spec(spec, "s.yaml"))
+    spec = make_spec("x")
+    spec["simulate"]["designs"]["continuous_pi"]["response"] = "R1 - Voltage"
+    with pytest.raises(SpecError, match=r"continuous_pi.response: 'R1 - Voltage' must be one of its signals"):
+        simulate_settings(validate_spec(spec, "s.yaml"))
+    spec = make_spec("x")
+    spec["simulate"]["project"] = "nowhere.jsimba"
+    with pytest.raises(SpecError, match=r"simulate.project: nowhere.jsimba is not a file"):
+        simulate_settings(validate_spec(spec, "s.yaml"))

@@ -170,13 +170,17 @@ def simulated_errors(plant, a0: float, a1: float, ts_s: float, out_min: float, o
 
 
 def run_errors(parquet: Path, ts_s: float, current: str, reference: str,
-               a0: float | None = None, a1: float | None = None, duty: str | None = None) -> dict[str, np.ndarray]:
+               a0: float | None = None, a1: float | None = None, duty: str | None = None,
+               delay_samples: int | None = None) -> dict[str, np.ndarray]:
     """Current error, current (and duty, if named) at each controller sample of a ``discrete_pi`` run.
 
     The controller samples at ``k·Ts``, so each sample takes the last simulated
     point at or before that instant. When the run records the ``a0``/``a1`` it
     was made with (metadata ``overrides``), they must be the promoted ones as
     the controller holds them (float32: the C Code block converts them too).
+    ``delay_samples`` in the result is the block's computation delay in that
+    run (its ``delay.Value`` override, 0 without one), rounded as the block does;
+    when both the run and the caller give one, they must agree.
     """
     from simbaflow.runio import read_run_parquet
 
@@ -198,6 +202,13 @@ def run_errors(parquet: Path, ts_s: float, current: str, reference: str,
     idx = np.clip(np.searchsorted(t, np.arange(n) * ts_s * (1 + 1e-12), side="right") - 1, 0, None)
     i = table[current].to_numpy(dtype=float)[idx]
     out = {"error": table[reference].to_numpy(dtype=float)[idx] - i, "current": i}
+    # The block rounds its delay input to 0 or 1 sample (simba_pi_block.c).
+    used = meta.get("overrides", {}).get("delay", {}).get("Value")
+    out["delay_samples"] = int(used is not None and float(used) >= 0.5)
+    if used is not None and delay_samples is not None and out["delay_samples"] != int(delay_samples):
+        raise FirmwareCheckError(
+            f"{parquet}: the run used delay = {used!r}, not the promoted candidate's delay_samples {delay_samples}"
+        )
     if duty is not None and duty in table.columns:
         out["duty"] = table[duty].to_numpy(dtype=float)[idx]
     return out
@@ -227,7 +238,7 @@ def error_sequence(project_dir: Path, fields: dict[str, str], a0: float, a1: flo
     design = spec.get("simulate", {}).get("designs", {}).get("discrete_pi")
     if run.exists() and design and "reference" in design:
         stim = run_errors(run, ts_s, design.get("response", RUN_CURRENT), design["reference"], a0, a1,
-                          design.get("duty"))
+                          design.get("duty"), int(fields.get("delay_samples", "0")))
         stim["comp"] = compensation(plant, stim["current"])
         stim["alpha_min"], stim["alpha_max"] = alpha_bounds(stim["comp"], out_min, out_max)
         return stim, f"simulated run {run}"
@@ -307,17 +318,22 @@ def replay_fixed(lib_path: Path, errors_q: np.ndarray, out_min_q, out_max_q) -> 
     return out
 
 
-def replay_simba_block(lib_path: Path, errors: np.ndarray, a0: float, a1: float, ts_s: float) -> np.ndarray:
-    """Drive the SIMBA block like SIMBA does: clock pulse at each sample, output read back."""
+def replay_simba_block(lib_path: Path, errors: np.ndarray, a0: float, a1: float, ts_s: float,
+                       delay_samples: int = 0) -> np.ndarray:
+    """Drive the SIMBA block like SIMBA does: clock pulse at each sample, output read back.
+
+    ``delay_samples`` (0 or 1) is the block's delay input: with 1 the output at
+    sample k is the α computed at sample k-1.
+    """
     lib = ctypes.CDLL(str(lib_path))
     lib.calculate_outputs.argtypes = [ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double),
                                       ctypes.c_double, ctypes.c_double]
     lib.initialize()
-    inputs = (ctypes.c_double * 4)()
+    inputs = (ctypes.c_double * 5)()
     output = (ctypes.c_double * 1)()
     out = np.empty(len(errors))
     for k, e in enumerate(errors):
-        inputs[0], inputs[1], inputs[2], inputs[3] = 1.0, float(e), a0, a1
+        inputs[0], inputs[1], inputs[2], inputs[3], inputs[4] = 1.0, float(e), a0, a1, float(delay_samples)
         lib.calculate_outputs(output, inputs, ctypes.c_double(k * ts_s), ctypes.c_double(ts_s))
         out[k] = output[0]
     lib.terminate()
@@ -488,12 +504,17 @@ def run_check(firmware_dir: str | Path, project_dir: str | Path = ".", selection
     if block is None:
         report.say("SIMBA C Code block: skipped (aesim.simba's simba_library.h not installed)")
     else:
-        got_b = replay_simba_block(block, errors, a0, a1, ts_s)
+        delay = int(stim.get("delay_samples", 0))
+        got_b = replay_simba_block(block, errors, a0, a1, ts_s, delay)
         want_b = controller_model.pi_float32_response(errors, a0, a1, *SIMBA_BLOCK_ALPHA_BOUNDS)
+        if delay:
+            # Delayed block: α(k-1) at sample k, the reset α (0) first.
+            want_b = np.concatenate([np.zeros(1, np.float32), want_b[:-1]])
         ulps_b = controller_model.ulp_distance(got_b.astype(np.float32), want_b)
         if ulps_b.max(initial=0) > 1 or not np.array_equal(got_b, got_b.astype(np.float32).astype(float)):
             raise FirmwareCheckError("the SIMBA C Code block's output differs from the float32 model by more than 1 ulp")
-        report.say(f"SIMBA C Code block (header+source+adapter): max {int(ulps_b.max(initial=0))} ulp from the model")
+        report.say(f"SIMBA C Code block (header+source+adapter, delay {delay}): "
+                   f"max {int(ulps_b.max(initial=0))} ulp from the model")
         if "duty" in stim:
             # The simulated design ran this block: its duty must be clamp(α + Vs/E).
             duty = np.clip(got_b + stim["comp"], DUTY_MIN, DUTY_MAX)

@@ -52,6 +52,11 @@ def selection_html(selection_json: str, out_html: str) -> None:
         f"<tr><td>{html.escape(r['candidate_id'])}</td><td>{html.escape('; '.join(r['broken']))}</td></tr>"
         for r in sel["rejected"]
     )
+    (objective_metric,) = sel["objective"].values()
+    ranking = "".join(
+        f"<tr><td>{i}</td><td>{html.escape(r['candidate_id'])}</td><td>{_cell(r.get(objective_metric))}</td></tr>"
+        for i, r in enumerate(sel["ranking"], start=1)
+    )
     prov = "".join(f"<li>{html.escape(k)}: <code>{html.escape(str(v))}</code></li>" for k, v in sel["provenance"].items())
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Selection: {html.escape(sel['study'])}</title>
@@ -61,6 +66,7 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}}</style></head><bo
 <p>{html.escape(sel['reason'])}.</p>
 <h2>Constraints ({html.escape(json.dumps(sel['objective']))})</h2><ul>{cons}</ul>
 <h2>Chosen gains and metrics</h2><table>{rows}</table>
+<h2>Ranking of the feasible candidates</h2><table><tr><th>#</th><th>candidate</th><th>{html.escape(objective_metric)}</th></tr>{ranking}</table>
 <h2>Runners-up</h2><table><tr><th>candidate</th><th>overshoot %</th><th>settling s</th><th>phase margin °</th></tr>{runners}</table>
 <h2>Rejected candidates ({len(sel['rejected'])})</h2><table><tr><th>candidate</th><th>broken constraints</th></tr>{rejected}</table>
 <h2>Provenance</h2><ul><li>spec: <code>{html.escape(sel['spec_path'])}</code></li>{prov}</ul>

@@ -64,7 +64,8 @@ def select(rows: list[dict[str, Any]], selection: dict, source: str = "<spec>") 
     -------
     dict
         ``candidate`` (the winning row), ``runners_up``, ``rejected`` (each with
-        the constraints it broke), ``constraints_met`` and ``reason``.
+        the constraints it broke), ``constraints_met``, ``reason`` and
+        ``ranking`` (every feasible candidate, best first, with its objective value).
 
     Raises
     ------
@@ -111,7 +112,7 @@ def select(rows: list[dict[str, Any]], selection: dict, source: str = "<spec>") 
         "rejected": rejected,
         "constraints_met": {name: True for name in constraints},
         "reason": reason,
-        "ranking": [r["candidate_id"] for r in ranked],
+        "ranking": [{"candidate_id": r["candidate_id"], metric: r.get(metric)} for r in ranked],
     }
 
 

@@ -64,6 +64,14 @@ def simulate_settings(spec: dict) -> dict:
                     f"{source}: simulate.designs.{design}.where.{field}: unknown candidate field; "
                     f"expected one of {', '.join(CANDIDATE_FIELDS + ('method', 'realisation'))}"
                 )
+        delays = set(spec.get("sweep", {}).get("delay_samples", [0]))
+        if "delay_samples" in cfg.get("set", {}).values() and delays - {0, 1}:
+            allowed = set(cfg.get("where", {}).get("delay_samples", delays))
+            if allowed - {0, 1}:
+                raise SpecError(
+                    f"{source}: simulate.designs.{design}: the C Code block models a delay of 0 or 1 sample; "
+                    f"sweep.delay_samples has {sorted(delays - {0, 1})} (add where: {{delay_samples: [0, 1]}})"
+                )
         for key in ("response", "reference", "duty"):
             if key in cfg and cfg[key] not in cfg["signals"]:
                 raise SpecError(f"{source}: simulate.designs.{design}.{key}: {cfg[key]!r} must be one of its signals")

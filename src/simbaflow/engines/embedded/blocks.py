@@ -17,6 +17,7 @@ what it relies on.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
@@ -63,6 +64,11 @@ class Block:
     n_states: ClassVar[int] = 0
     #: Whether those states are held values (constant between events).
     holds: ClassVar[bool] = False
+    #: Taylor terms every interval needs at least (see :class:`Average`).
+    taylor_terms: ClassVar[int] = 1
+    #: True when the block's breakpoints only refine the integration grid: nothing
+    #: in the model changes there (see :class:`Average`).
+    grid_only: ClassVar[bool] = False
     state0: int = 0  # index of the first own state in z
     modes: list[ModeVar] = field(default_factory=list)
 
@@ -105,6 +111,15 @@ class Block:
 
     def snap(self, run) -> None:
         """Set own states to their exact values at ``run.t`` (sources defined by time)."""
+
+    def integrated(self, run, interval, tau_end: float, z_end: np.ndarray, structural: bool) -> None:
+        """Called after each integrated interval, before the instant at its end.
+
+        ``interval`` (:class:`~.solver.Interval`) ran from ``run.t`` for
+        ``tau_end * interval.h`` seconds under ``run.now``; ``structural`` tells
+        whether its end is an instant at which the model may change (a guard
+        crossing or a block's own instant) rather than a grid refinement.
+        """
 
     # --- at events -----------------------------------------------------------------
     def sample(self, run) -> bool:
@@ -711,6 +726,173 @@ class DiscretePID(Sampled):
         return [u]
 
 
+#: Chebyshev-Lobatto nodes on [0, 1] (a window's fit) and the midpoints between them (its check).
+_FIT_DEGREE = 8
+_FIT_NODES = (1.0 - np.cos(np.pi * np.arange(_FIT_DEGREE + 1) / _FIT_DEGREE)) / 2.0
+_FIT_CHECK = (1.0 - np.cos(np.pi * (np.arange(_FIT_DEGREE) + 0.5) / _FIT_DEGREE)) / 2.0
+_FIT_VANDER = np.vander(_FIT_NODES, _FIT_DEGREE + 1, increasing=True)
+_FIT_FACTORIALS = np.array([math.factorial(j) for j in range(_FIT_DEGREE + 1)], dtype=float)
+
+
+class Average(Block):
+    """SIMBA's Average (Control > Math > Average): the mean of the input over the last period.
+
+    ``Out(t) = (1/T) * integral of In over [t - T, t]`` with ``T = 1/Frequency``.
+    SIMBA documents only the parameter names (``Frequency``, ``Initial``,
+    ``SamplingTime``); we take ``Initial`` as the input's value before t = 0, so
+    that during the first period the window's part before 0 contributes
+    ``Initial * (T - t)`` and a constant input equal to ``Initial`` averages to
+    itself from the start.
+
+    The running integral ``I = integral of In from 0`` is a state integrated with
+    the rest of the system (exact, as the PID's). ``D(t) = I(t - T)`` comes from
+    the history of ``I``: after every interval the solver's own polynomial of
+    ``I`` over it is stored. Over a window of ``t - T`` the history is fitted by
+    a degree-8 polynomial (checked against the history between the fit nodes,
+    the window halved until it agrees to ~1e-11) and ``D`` is carried by a chain
+    of states ``D, D', ..., D^(8)`` (each the rate of the previous, the last
+    constant), which the solver integrates exactly. The end of a window is an
+    instant; windows stop where the input's value or first two derivatives
+    jumped (a "kink": ``I`` is exact piecewise, not across those), at 0 (end of
+    the ``Initial`` part) and after T/4, so ``Out`` is exact up to round-off for
+    piecewise-polynomial inputs (steps, ramps, square waves) and to ~1e-11 of
+    the window's variation for smooth ones, whatever the output grid.
+    """
+
+    DEGREE: ClassVar[int] = _FIT_DEGREE
+    #: The integral, then the chain D, D', ..., D^(DEGREE).
+    n_states: ClassVar[int] = 2 + _FIT_DEGREE
+    taylor_terms: ClassVar[int] = _FIT_DEGREE
+    grid_only: ClassVar[bool] = True
+    #: Relative disagreement between a window's fit and the history at which the window is halved.
+    FIT_TOL: ClassVar[float] = 1e-11
+    #: Halvings after which a window is taken as it is (an input jumping at every instant).
+    MAX_HALVINGS: ClassVar[int] = 8
+    #: Relative jump of the input or its derivatives that makes an instant a kink.
+    KINK_TOL: ClassVar[float] = 1e-9
+
+    def configure(self, variables):
+        if has_sampling(self.params):
+            raise SpecError(
+                f"device '{self.name}' (Average): SamplingTime {self.params.get('SamplingTime')!r} is not supported "
+                "by the embedded engine; supported: none (continuous)"
+            )
+        frequency_hz = self.value("Frequency", variables)
+        if not frequency_hz > 0 or not math.isfinite(frequency_hz):
+            raise SpecError(f"device '{self.name}' (Average): Frequency must be positive, got {frequency_hz}")
+        self.period_s = 1.0 / frequency_hz
+        self.initial = self.value("Initial", variables, "0")
+
+    # --- history ----------------------------------------------------------------------
+    def reset(self, run):
+        run.z[self.state0 : self.state0 + self.n_states] = 0.0
+        # Pieces of I: start, length of tau = 1, coefficients in tau (highest first) or the
+        # solver's Interval, end.
+        self.starts: list[float] = []
+        self.scales: list[float] = []
+        self.coefficients: list[np.ndarray] = []
+        self.ends: list[float] = []
+        self.first_piece = 0
+        # Window stops in the history's time (kinks); 0 ends the Initial part.
+        self.stops: list[float] = [0.0]
+        self.first_stop = 0
+        self.left = None  # (In, In', In'') at the end of the last interval
+        self.left_structural, self.left_key = False, None
+        self.window_end_s = -INF
+        self._refit(run)
+
+    def integrated(self, run, interval, tau_end, z_end, structural):
+        t0_s = run.t
+        f = run.forms[self.inputs[0]]
+        rows = np.array([f, f @ run.m, f @ run.m @ run.m])
+        right = rows @ interval.z0
+        # Only an instant at which the model changed can be a kink: a jump at a grid-only
+        # instant (a held product or a C Code block re-evaluated there) would otherwise
+        # become a window stop, hence an instant, one period later, and so on every period.
+        changed = self.left_structural or run.key != self.left_key
+        if self.left is not None and changed and t0_s > self.stops[-1]:
+            scale = np.abs(self.left) + np.abs(right)
+            if np.any(np.abs(right - self.left) > self.KINK_TOL * scale):
+                self.stops.append(t0_s)
+        length_s = tau_end * interval.h
+        if length_s > 0.0:
+            self.starts.append(t0_s)
+            self.scales.append(interval.h)
+            if interval.terms is not None:
+                self.coefficients.append(interval.terms[::-1, self.state0].copy())
+            else:
+                # Integrated with exact propagators (stiff, or fast against the interval): no
+                # polynomial; keep the interval, which evaluates itself exactly.
+                self.coefficients.append(interval)
+            self.ends.append(t0_s + length_s)
+        self.left = rows @ z_end
+        self.left_structural, self.left_key = structural, run.key
+
+    def _history(self, s: np.ndarray) -> np.ndarray:
+        """I at history times ``s`` (the input is ``Initial`` before 0)."""
+        values = np.empty(len(s))
+        for k, time_s in enumerate(s):
+            if time_s < 0.0 or not self.starts:
+                values[k] = self.initial * time_s
+                continue
+            j = max(bisect_right(self.starts, time_s, lo=self.first_piece) - 1, self.first_piece)
+            piece, tau = self.coefficients[j], (time_s - self.starts[j]) / self.scales[j]
+            values[k] = np.polyval(piece, tau) if isinstance(piece, np.ndarray) else piece.at(tau)[self.state0]
+        return values
+
+    def _refit(self, run):
+        t_s, period_s = run.t, self.period_s
+        s0 = t_s - period_s
+        tolerance_s = 1e-12 * max(period_s, abs(t_s))
+        while self.first_piece + 1 < len(self.starts) and self.starts[self.first_piece + 1] <= s0:
+            self.first_piece += 1
+        if self.first_piece > 1024:
+            for history in (self.starts, self.scales, self.coefficients, self.ends):
+                del history[: self.first_piece]
+            self.first_piece = 0
+        while self.first_stop < len(self.stops) and self.stops[self.first_stop] <= s0 + tolerance_s:
+            self.first_stop += 1
+        next_stop = self.stops[self.first_stop] if self.first_stop < len(self.stops) else INF
+        # A quarter period at most: a kink is then recorded (at the end of the interval
+        # after it) well before a window can reach it.
+        width_s = min(period_s / 4.0, next_stop - s0)
+        for _ in range(self.MAX_HALVINGS + 1):
+            values = self._history(s0 + width_s * _FIT_NODES)
+            base = values[0]
+            a = np.linalg.solve(_FIT_VANDER, values - base)
+            check = self._history(s0 + width_s * _FIT_CHECK) - base
+            miss = np.max(np.abs(np.polynomial.polynomial.polyval(_FIT_CHECK, a) - check))
+            variation = np.max(np.abs(values - base))
+            if miss <= self.FIT_TOL * variation + 1e-15 * abs(base):
+                break
+            width_s /= 2.0
+        # D^(j)(s0) = j! a_j / width^j: the chain carries the fitted polynomial exactly.
+        chain = _FIT_FACTORIALS * a / width_s ** np.arange(self.DEGREE + 1)
+        chain[0] += base
+        run.z[self.state0 + 1 : self.state0 + 2 + self.DEGREE] = chain
+        self.window_end_s = t_s + width_s
+
+    # --- between and at events ----------------------------------------------------------
+    def snap(self, run):
+        # The chain carries D exactly until the window ends; refit only there.
+        if run.t >= self.window_end_s - 1e-12 * max(self.period_s, abs(run.t)):
+            self._refit(run)
+
+    def breakpoint(self, t):
+        return self.window_end_s if self.window_end_s > t else INF
+
+    def evaluate(self, run):
+        form = np.zeros(run.nz)
+        form[self.state0] = 1.0 / self.period_s
+        form[self.state0 + 1] = -1.0 / self.period_s
+        run.forms[self.outputs[0]] = form
+
+    def derivatives(self, run, m):
+        m[self.state0] = run.forms[self.inputs[0]]
+        for j in range(self.DEGREE):
+            m[self.state0 + 1 + j, self.state0 + 2 + j] = 1.0
+
+
 class ControlScope(Block):
     def scope(self, scope, run):
         if scope == "Value":
@@ -801,6 +983,7 @@ BLOCKS: dict[str, type[Block]] = {
     "PID": PID,
     "Discrete PID": DiscretePID,
     "Discrete Transfer Function": DiscreteTransferFunction,
+    "Average": Average,
     "Control Scope": ControlScope,
     "C Code": CCode,
 }

@@ -96,10 +96,15 @@ _TAU_POWERS = _TAUS[None, :] ** np.arange(MAX_TERMS + 1)[:, None]
 class Evaluation:
     """Everything fixed between events for one discrete state (cached by key)."""
 
-    __slots__ = ("forms", "topology", "m", "guards", "guard_abs", "guard_rates", "record", "powers", "rate", "ladder")
+    __slots__ = (
+        "forms", "topology", "m", "guards", "guard_abs", "guard_rates", "record", "powers", "rate", "ladder", "min_terms",
+    )
 
-    def __init__(self, forms, topology, m, guards, record, n_dynamic):
+    def __init__(self, forms, topology, m, guards, record, n_dynamic, min_terms=1):
         self.forms, self.topology, self.m = forms, topology, m
+        # Taylor terms an interval needs at least: a block's polynomial chain (Average) is
+        # nilpotent, so it is exact with that many terms whatever the interval's rate.
+        self.min_terms = min_terms
         self.guards, self.guard_abs, self.record = guards, np.abs(guards), record
         # d(guard)/dt = guards @ m @ z.
         self.guard_rates = guards @ m if m is not None else None
@@ -179,11 +184,16 @@ class Run:
         self.zcds = [b for b in model.blocks if isinstance(b, B.ZeroCrossingDetector)]
         self.samplers = [b for b in model.blocks if isinstance(b, (B.Sampled, B.CCode))]
         self.ccodes = [b for b in model.blocks if isinstance(b, B.CCode) and b.ts is None]
-        timed = (B.Step, B.Periodic, B.PiecewiseLinear, B.Sampled, B.CCode)
-        self.timed = [b for b in model.blocks if isinstance(b, timed)]
+        self.timed = [b for b in model.blocks if type(b).breakpoint is not B.Block.breakpoint]
+        # Blocks that keep a history of what the solver integrated (Average).
+        self.historians = [b for b in model.blocks if type(b).integrated is not B.Block.integrated]
+        self.min_terms = max([b.taylor_terms for b in model.blocks], default=1)
+        # Next instant at which a block other than a grid-only one (Average) acts.
+        self.next_structural = math.inf
         self.keyed = [b for b in model.blocks if type(b).key is not B.Block.key]
         self.snapped = [b for b in model.blocks if type(b).snap is not B.Block.snap]
         self.now: Evaluation | None = None
+        self.key: tuple | None = None  # discrete state of ``now``
 
     # --- forms ---------------------------------------------------------------------
     def _constant(self, value: float) -> np.ndarray:
@@ -219,6 +229,7 @@ class Run:
         """Forms, system matrix and guards of the current discrete state (cached)."""
         codes = tuple(self.conduction(k) for k in range(len(self.switch_state)))
         key = (codes, tuple(g.state for g in self.guards), tuple(b.key(self) for b in self.keyed))
+        self.key = key
         cached = self.cache.get(key)
         if cached is not None:
             self.now = cached
@@ -246,7 +257,7 @@ class Run:
         self.now.m = m
         guards = np.array([g.guard() for g in self.guards]).reshape(len(self.guards), self.nz)
         record = np.array([r(self) for r in self.recorders]).reshape(len(self.recorders), self.nz)
-        evaluation = Evaluation(self.forms, topology, m, guards, record, self.one)
+        evaluation = Evaluation(self.forms, topology, m, guards, record, self.one, self.min_terms)
         self.now = evaluation
         if not self.held_nonlinear:
             # A held product depends on z, so its evaluation is only valid now.
@@ -319,8 +330,13 @@ class Run:
 
     def next_breakpoint(self, end_time_s: float, max_step_s: float) -> float:
         t_next = min(end_time_s, self.t + max_step_s)
+        structural = math.inf
         for block in self.timed:
-            t_next = min(t_next, block.breakpoint(self.t))
+            t_block = block.breakpoint(self.t)
+            t_next = min(t_next, t_block)
+            if not block.grid_only:
+                structural = min(structural, t_block)
+        self.next_structural = structural
         return t_next
 
 
@@ -341,7 +357,7 @@ class Interval:
         if rho <= 4.0:
             # Enough terms for rho^K / K! to fall below round-off.
             n_terms, bound = 1, rho
-            while bound > 1e-18 and n_terms < MAX_TERMS:
+            while (bound > 1e-18 or n_terms < evaluation.min_terms) and n_terms < MAX_TERMS:
                 n_terms += 1
                 bound *= rho / n_terms
             scale = h ** np.arange(n_terms + 1)
@@ -535,6 +551,12 @@ def simulate(
                 f"design '{model.design_name}': more than {MAX_EVENTS_PER_INSTANT} events at t = {run.t:.12g} s "
                 "(the control chatters)"
             )
+        if run.historians:
+            # A located guard crossing or a block's own instant can change the dynamics;
+            # an instant that only refines the grid (max step, Average windows) cannot.
+            structural = bool(hit.size) or B._same_instant(t_new, run.next_structural)
+            for block in run.historians:
+                block.integrated(run, interval, tau, z_new, structural)
         run.z = np.array(z_new, dtype=float)
         run.t = t_new
         pre = record @ run.z
