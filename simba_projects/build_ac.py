@@ -103,6 +103,9 @@ def _modulation(sheet: _Sheet, x: int, y: int, tag: str, feed_forward: bool) -> 
     duty = f"duty_{tag}"
     sheet.add("Limiter", duty, x + 20, y, params={"LowLimit": "0", "HighLimit": "1"}, scopes=["Out"])
     sheet.wire(f"sum_{tag}.Out", f"{duty}.In")
+    # The carrier starts at its valley, so every 100 us tick samples the
+    # currents mid-way through leg 1's on-pulse, where an ADC synchronised
+    # with the PWM samples them on the board.
     carrier = {"Amplitude": "1", "Frequency": CARRIER, "DutyCycle": "0.5", "Offset": "0", "PhaseShift": "0"}
     sheet.add("Triangular Wave", f"TRI{tag}", x + 20, y + 10, params=carrier)
     sheet.add("Comparator", f"COMP{tag}1", x + 32, y)

@@ -178,3 +178,23 @@ def test_firmware_pr_in_the_embedded_engine_meets_the_phase_requirement():
     assert m["phase_error_deg"] == pytest.approx(-1.8, abs=0.4)
     assert abs(m["client_tracking_error_pct"]) < 3.0
     assert abs(m["voltage_amplitude_error_pct"]) < 0.5
+
+
+def test_sampled_currents_match_the_analysis_for_any_k_gain():
+    # What the firmware controls are the currents sampled at each tick (the
+    # carrier valley). On those, the PRs in the switched circuit realise the
+    # analytic prediction exactly: client = k_gain x server, 1.8° late.
+    from simbaflow.engines.base import Overrides
+    from simbaflow.engines.select import get_engine
+
+    overrides = Overrides(parameters={"TRIS": {"Frequency": "20k"}, "TRIC": {"Frequency": "20k"},
+                                      "k_gain": {"Value": "0.5"}})
+    run = get_engine("embedded").run(PROJECT, "client_server", overrides, ["Ls1 - Current", "Lc1 - Current"], 0.15)
+    assert run.ok, run.message
+    t = np.asarray(run.time_s)
+    ticks = np.arange(1100, 1500) * 1e-4  # two whole periods of 50 Hz, after the 28 ms settling
+    rotation = np.exp(-2j * math.pi * 50 * ticks)
+    i_s, i_c = (np.interp(ticks, t, np.asarray(run.signals[n])) for n in ("Ls1 - Current", "Lc1 - Current"))
+    ratio = np.sum(i_c * rotation) / np.sum(i_s * rotation)
+    assert abs(ratio) == pytest.approx(0.5, abs=1e-3)
+    assert math.degrees(np.angle(ratio)) == pytest.approx(-1.8, abs=0.02)

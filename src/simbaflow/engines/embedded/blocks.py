@@ -746,29 +746,36 @@ class Average(Block):
 
     The running integral ``I = integral of In from 0`` is a state integrated with
     the rest of the system (exact, as the PID's). ``D(t) = I(t - T)`` comes from
-    the history of ``I``: after every interval the solver's own polynomial of
-    ``I`` over it is stored. Over a window of ``t - T`` the history is fitted by
-    a degree-8 polynomial (checked against the history between the fit nodes,
-    the window halved until it agrees to ~1e-11) and ``D`` is carried by a chain
-    of states ``D, D', ..., D^(8)`` (each the rate of the previous, the last
-    constant), which the solver integrates exactly. The end of a window is an
-    instant; windows stop where the input's value or first two derivatives
-    jumped (a "kink": ``I`` is exact piecewise, not across those), at 0 (end of
-    the ``Initial`` part) and after T/4, so ``Out`` is exact up to round-off for
-    piecewise-polynomial inputs (steps, ramps, square waves) and to ~1e-11 of
-    the window's variation for smooth ones, whatever the output grid.
+    the history of ``I``: after every interval the solver's own representation of
+    ``I`` over it is kept (its Taylor polynomial, or the interval itself when it
+    was integrated with exact propagators). Over a window of ``t - T`` (at most
+    T/4) the history is fitted by a degree-8 polynomial, checked against the
+    history between the fit nodes and the window halved until they agree to
+    1e-11 of the window's variation; ``D`` is then carried by a chain of states
+    ``D, D', ..., D^(8)`` (each the rate of the previous, the last constant),
+    which the solver integrates exactly, so ``Out`` is affine in the state like
+    every other signal. The end of a window is an instant. Windows stop at 0 (end
+    of the ``Initial`` part) and where the input's value or first two derivatives
+    jumped at an instant where the model changed (a *kink*: a step, an edge, a
+    switching), so such an instant reappears exactly T later. ``Out`` is exact to
+    round-off for piecewise-polynomial inputs (steps, ramps, square waves) and
+    within ~1e-11 of the window's variation for smooth ones, whatever the output
+    grid. An input that jumps at every instant (a held Product of two varying
+    signals, a C Code block without SamplingTime) is fitted as it is, windows
+    halved at most 8 times.
     """
 
     DEGREE: ClassVar[int] = _FIT_DEGREE
     #: The integral, then the chain D, D', ..., D^(DEGREE).
     n_states: ClassVar[int] = 2 + _FIT_DEGREE
     taylor_terms: ClassVar[int] = _FIT_DEGREE
-    grid_only: ClassVar[bool] = True
+    #: Set per window: only a window ending at a stop (a kink T earlier) changes Out's law.
+    grid_only: bool = True
     #: Relative disagreement between a window's fit and the history at which the window is halved.
     FIT_TOL: ClassVar[float] = 1e-11
     #: Halvings after which a window is taken as it is (an input jumping at every instant).
     MAX_HALVINGS: ClassVar[int] = 8
-    #: Relative jump of the input or its derivatives that makes an instant a kink.
+    #: Jump of the input or its derivatives (times T, T^2), relative to the largest, that makes a kink.
     KINK_TOL: ClassVar[float] = 1e-9
 
     def configure(self, variables):
@@ -786,17 +793,16 @@ class Average(Block):
     # --- history ----------------------------------------------------------------------
     def reset(self, run):
         run.z[self.state0 : self.state0 + self.n_states] = 0.0
-        # Pieces of I: start, length of tau = 1, coefficients in tau (highest first) or the
-        # solver's Interval, end.
+        # Pieces of I, one per integrated interval: start, duration of tau = 1 (the
+        # interval's h), coefficients in tau (highest first) or the solver's Interval.
         self.starts: list[float] = []
         self.scales: list[float] = []
-        self.coefficients: list[np.ndarray] = []
-        self.ends: list[float] = []
+        self.coefficients: list = []
         self.first_piece = 0
         # Window stops in the history's time (kinks); 0 ends the Initial part.
         self.stops: list[float] = [0.0]
         self.first_stop = 0
-        self.left = None  # (In, In', In'') at the end of the last interval
+        self.left = None  # (In, In' T, In'' T^2) at the end of the last interval
         self.left_structural, self.left_key = False, None
         self.window_end_s = -INF
         self._refit(run)
@@ -804,15 +810,18 @@ class Average(Block):
     def integrated(self, run, interval, tau_end, z_end, structural):
         t0_s = run.t
         f = run.forms[self.inputs[0]]
-        rows = np.array([f, f @ run.m, f @ run.m @ run.m])
+        # In, In' T and In'' T^2: each derivative as the change it makes over a period, so one
+        # scale judges them all (the derivatives of a fitted signal, another Average's Out,
+        # carry round-off that is large against their own size but not against the signal).
+        rows = np.array([f, self.period_s * (f @ run.m), self.period_s**2 * (f @ run.m @ run.m)])
         right = rows @ interval.z0
         # Only an instant at which the model changed can be a kink: a jump at a grid-only
         # instant (a held product or a C Code block re-evaluated there) would otherwise
         # become a window stop, hence an instant, one period later, and so on every period.
         changed = self.left_structural or run.key != self.left_key
         if self.left is not None and changed and t0_s > self.stops[-1]:
-            scale = np.abs(self.left) + np.abs(right)
-            if np.any(np.abs(right - self.left) > self.KINK_TOL * scale):
+            scale = max(np.abs(self.left).max(), np.abs(right).max())
+            if np.abs(right - self.left).max() > self.KINK_TOL * scale:
                 self.stops.append(t0_s)
         length_s = tau_end * interval.h
         if length_s > 0.0:
@@ -824,20 +833,30 @@ class Average(Block):
                 # Integrated with exact propagators (stiff, or fast against the interval): no
                 # polynomial; keep the interval, which evaluates itself exactly.
                 self.coefficients.append(interval)
-            self.ends.append(t0_s + length_s)
         self.left = rows @ z_end
         self.left_structural, self.left_key = structural, run.key
 
     def _history(self, s: np.ndarray) -> np.ndarray:
-        """I at history times ``s`` (the input is ``Initial`` before 0)."""
-        values = np.empty(len(s))
-        for k, time_s in enumerate(s):
-            if time_s < 0.0 or not self.starts:
-                values[k] = self.initial * time_s
-                continue
-            j = max(bisect_right(self.starts, time_s, lo=self.first_piece) - 1, self.first_piece)
-            piece, tau = self.coefficients[j], (time_s - self.starts[j]) / self.scales[j]
-            values[k] = np.polyval(piece, tau) if isinstance(piece, np.ndarray) else piece.at(tau)[self.state0]
+        """I at increasing history times ``s`` (the input is ``Initial`` before 0)."""
+        values = self.initial * s
+        pieces = [
+            max(bisect_right(self.starts, time_s, lo=self.first_piece) - 1, self.first_piece)
+            if time_s >= 0.0 and self.starts else -1
+            for time_s in s.tolist()
+        ]
+        k = 0
+        while k < len(s):
+            j, stop = pieces[k], k + 1
+            while stop < len(s) and pieces[stop] == j:
+                stop += 1
+            if j >= 0:
+                taus = (s[k:stop] - self.starts[j]) / self.scales[j]
+                piece = self.coefficients[j]
+                if isinstance(piece, np.ndarray):
+                    values[k:stop] = np.polyval(piece, taus)
+                else:
+                    values[k:stop] = [piece.at(tau)[self.state0] for tau in taus]
+            k = stop
         return values
 
     def _refit(self, run):
@@ -847,25 +866,33 @@ class Average(Block):
         while self.first_piece + 1 < len(self.starts) and self.starts[self.first_piece + 1] <= s0:
             self.first_piece += 1
         if self.first_piece > 1024:
-            for history in (self.starts, self.scales, self.coefficients, self.ends):
+            for history in (self.starts, self.scales, self.coefficients):
                 del history[: self.first_piece]
             self.first_piece = 0
         while self.first_stop < len(self.stops) and self.stops[self.first_stop] <= s0 + tolerance_s:
             self.first_stop += 1
+        if self.first_stop > 1024:
+            del self.stops[: self.first_stop - 1]  # keep the last one: a new kink must come after it
+            self.first_stop = 1
         next_stop = self.stops[self.first_stop] if self.first_stop < len(self.stops) else INF
         # A quarter period at most: a kink is then recorded (at the end of the interval
         # after it) well before a window can reach it.
         width_s = min(period_s / 4.0, next_stop - s0)
-        for _ in range(self.MAX_HALVINGS + 1):
+        # Out's slope may jump where a window ends at a stop: for blocks fed by Out (another
+        # Average) that instant is a change of the model, any other window end is not.
+        self.grid_only = width_s < next_stop - s0
+        for halvings in range(self.MAX_HALVINGS + 1):
             values = self._history(s0 + width_s * _FIT_NODES)
             base = values[0]
             a = np.linalg.solve(_FIT_VANDER, values - base)
             check = self._history(s0 + width_s * _FIT_CHECK) - base
             miss = np.max(np.abs(np.polynomial.polynomial.polyval(_FIT_CHECK, a) - check))
             variation = np.max(np.abs(values - base))
-            if miss <= self.FIT_TOL * variation + 1e-15 * abs(base):
+            # The second term is the round-off of I itself (large after a long run).
+            if miss <= self.FIT_TOL * variation + 1e-15 * abs(base) or halvings == self.MAX_HALVINGS:
                 break
             width_s /= 2.0
+            self.grid_only = True
         # D^(j)(s0) = j! a_j / width^j: the chain carries the fitted polynomial exactly.
         chain = _FIT_FACTORIALS * a / width_s ** np.arange(self.DEGREE + 1)
         chain[0] += base
@@ -990,7 +1017,7 @@ BLOCKS: dict[str, type[Block]] = {
 
 #: Blocks whose output does not depend on their inputs at the same instant.
 NO_FEEDTHROUGH = {
-    "Comparator", "Not", "Zero-Crossing Detector", "Zero Order Hold", "Discrete PID",
+    "Average", "Comparator", "Not", "Zero-Crossing Detector", "Zero Order Hold", "Discrete PID",
     "Discrete Transfer Function", "C Code",
 }
 

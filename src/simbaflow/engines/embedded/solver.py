@@ -1,15 +1,16 @@
 """Event-driven exact solver for switched linear circuits with their control.
 
 Between events the whole system (circuit states, PID integrators, carriers,
-sine oscillators, held values, and the constant 1) obeys ``dz/dt = M z`` with
-``M`` fixed, so ``z(t0 + h)`` is ``exp(M h) z(t0)``. It is evaluated as a Taylor
-series in ``h`` summed to machine precision (the series converges fast because
-intervals are short against the circuit's time constants), or, when a blocking
-switch makes the interval stiff, with exact propagators ``exp(M 2^p)`` computed
-once per discrete state. Nothing is discretised, so a steady state does not
-drift and the output grid does not change the result. Everything fixed between
-events (forms, ``M``, guards) is cached per discrete state, so a periodic
-steady state costs a few dictionary look-ups per event.
+sine oscillators, Average integrals and delay chains, held values, and the
+constant 1) obeys ``dz/dt = M z`` with ``M`` fixed, so ``z(t0 + h)`` is
+``exp(M h) z(t0)``. It is evaluated as a Taylor series in ``h`` summed to
+machine precision (the series converges fast because intervals are short
+against the circuit's time constants), or, when a blocking switch makes the
+interval stiff, with exact propagators ``exp(M 2^p)`` computed once per
+discrete state. Nothing is discretised, so a steady state does not drift and
+the output grid does not change the result. Everything fixed between events
+(forms, ``M``, guards) is cached per discrete state, so a periodic steady
+state costs a few dictionary look-ups per event.
 
 An event is either scheduled (carrier vertex, square-wave edge, sample instant,
 piecewise-linear corner) or the sign change of a *guard*: the form that keeps a
@@ -97,7 +98,8 @@ class Evaluation:
     """Everything fixed between events for one discrete state (cached by key)."""
 
     __slots__ = (
-        "forms", "topology", "m", "guards", "guard_abs", "guard_rates", "record", "powers", "rate", "ladder", "min_terms",
+        "forms", "topology", "m", "guards", "guard_abs", "guard_rates", "record", "powers", "rate", "ladder",
+        "min_terms",
     )
 
     def __init__(self, forms, topology, m, guards, record, n_dynamic, min_terms=1):
