@@ -20,6 +20,9 @@ SPEC_SUFFIXES = (".yaml", ".yml")
 def promote_command(selection: Path, dry_run: bool, target: str | None, firmware_dir: Path) -> None:
     """Ship a study's selection (results/<study>/selection.json) into the firmware, then prove it.
 
+    A DC selection writes include/controller_gains.h; an AC client/server
+    selection writes include/ac_gains.h (both roles' PR gains).
+
     A state-space study (a spec with a statespace section, e.g.
     design/lcl_filter.yaml) is promoted to the FPGA files instead.
     """
@@ -51,10 +54,10 @@ def promote_command(selection: Path, dry_run: bool, target: str | None, firmware
 @click.option("--project-dir", default=Path("."), show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Where results/ and the spec live.")
 def firmware_check_command(firmware_dir: Path, project_dir: Path) -> None:
-    """Host-test and cross-compile the promoted controller (what `make firmware-check` runs)."""
-    from simbaflow.firmware_check import run_check
+    """Host-test and cross-compile the promoted controllers, DC and AC (what `make firmware-check` runs)."""
+    from simbaflow.firmware_check import run_all_checks
 
-    for line in run_check(firmware_dir, project_dir).lines:
+    for line in run_all_checks(firmware_dir, project_dir).lines:
         click.echo(line)
     click.echo("firmware check passed")
 

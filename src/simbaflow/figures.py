@@ -78,12 +78,14 @@ def _parse_roots(text) -> np.ndarray:
     return np.array([complex(tok) for tok in text.split()])
 
 
-def metrics_vs_parameters(df: pd.DataFrame, path: str | Path) -> None:
-    """Overshoot, settling time and phase margin against every swept parameter."""
-    params = [p for p in ("xi", "wn_rad_s", "kp", "ki", "fs_hz", "method", "delay_samples", "realisation")
-              if p in df and df[p].nunique() > 1]
-    metrics = [("overshoot_pct", "overshoot (%)"), ("settling_time_s", "2 % settling (s)"),
-               ("phase_margin_deg", "phase margin (°)")]
+DC_PARAMETERS = ("xi", "wn_rad_s", "kp", "ki", "fs_hz", "method", "delay_samples", "realisation")
+DC_METRICS = (("overshoot_pct", "overshoot (%)"), ("settling_time_s", "2 % settling (s)"),
+              ("phase_margin_deg", "phase margin (°)"))
+
+
+def metrics_vs_parameters(df: pd.DataFrame, path: str | Path, parameters=DC_PARAMETERS, metrics=DC_METRICS) -> None:
+    """Metrics (``(column, label)`` pairs) against every swept parameter that takes several values."""
+    params = [p for p in parameters if p in df and df[p].nunique() > 1]
     ncols = max(1, len(params))
     fig, axes = plt.subplots(len(metrics), ncols, figsize=(3.2 * ncols, 7), squeeze=False)
     for j, p in enumerate(params):
@@ -99,7 +101,7 @@ def metrics_vs_parameters(df: pd.DataFrame, path: str | Path) -> None:
             ax.grid(alpha=0.3)
             if categorical:
                 ax.tick_params(axis="x", rotation=45)
-    fig.suptitle("Discrete closed-loop metrics against each swept parameter")
+    fig.suptitle("Closed-loop metrics against each swept parameter")
     fig.tight_layout()
     _save(fig, path)
 

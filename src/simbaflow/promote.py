@@ -12,6 +12,10 @@ Promotion refuses, with one sentence naming the file and key, when
 Otherwise it prints old → new, writes the header atomically and runs the
 firmware check; if the check fails the previous header is put back.
 
+An AC client/server selection (its candidate has ``server_kp``..., or its spec
+an ``ac`` section) goes to :func:`simbaflow.promote_ac.promote_ac`, which
+writes ``ac_gains.h`` for both roles with the same refusals.
+
 A state-space study (seed 003) goes to the ``fpga`` target instead:
 :func:`promote_statespace` writes ``$readmemh`` files and a VHDL package and
 reads them back.
@@ -206,6 +210,9 @@ def promote(selection_path: str | Path, firmware_dir: str | Path = "firmware", t
             dry_run: bool = False) -> PromotionResult:
     """Validate ``selection_path``, write ``controller_gains.h`` and prove it with the firmware check.
 
+    An AC client/server selection is handed to :func:`simbaflow.promote_ac.promote_ac`
+    (``ac_gains.h``, both roles).
+
     Parameters
     ----------
     selection_path : path
@@ -224,7 +231,13 @@ def promote(selection_path: str | Path, firmware_dir: str | Path = "firmware", t
     FirmwareCheckError
         When the check fails; the previous header (or none) is restored first.
     """
+    from simbaflow.promote_ac import is_ac_selection, promote_ac, read_selection_json
+
     source = str(selection_path)
+    raw = read_selection_json(selection_path)
+    if raw is not None and is_ac_selection(raw, project_dir_of(selection_path)):
+        # AC client/server study: both roles' PR gains go to ac_gains.h (simbaflow.promote_ac).
+        return promote_ac(selection_path, raw, firmware_dir, target, dry_run)
     selection = load_selection(selection_path)
     project_dir = project_dir_of(selection_path)
     check_target(selection, source, target)

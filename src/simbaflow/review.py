@@ -11,7 +11,7 @@ import pandas as pd
 from simbaflow import atomic, figures
 from simbaflow.study import load_candidate_json
 
-_SUMMARY_FIELDS = ["kp", "ki", "xi", "wn_rad_s", "method", "realisation", "fs_hz", "delay_samples", "a0", "a1",
+_SUMMARY_FIELDS_DC = ["kp", "ki", "xi", "wn_rad_s", "method", "realisation", "fs_hz", "delay_samples", "a0", "a1",
                    "a0_fixed", "a1_fixed", "q_format", "overshoot_pct", "rise_time_s", "settling_time_s",
                    "phase_margin_deg", "gain_margin_db", "stable", "stable_fixed", "ct_overshoot_pct"]
 
@@ -28,6 +28,17 @@ def analytic_figures(candidate_jsons: list[str], table_csv: str, selection_json:
     figures.continuous_vs_discrete(rows, chosen["kp"], chosen["ki"], cvd_path)
 
 
+AC_PARAMETERS = ("server_kp", "server_kr", "server_phi_prime_rad", "client_kp", "client_kr", "client_phi_prime_rad",
+                 "k_gain", "discretisation")
+AC_METRICS = (("phase_error_deg", "phase error client/server (°)"), ("settling_time_s", "settling (s)"),
+              ("server_phase_margin_deg", "server phase margin (°)"), ("client_phase_margin_deg", "client phase margin (°)"))
+
+
+def ac_figures(table_csv: str, out_png: str) -> None:
+    """The AC study's metrics against each swept parameter."""
+    figures.metrics_vs_parameters(pd.read_csv(table_csv), out_png, AC_PARAMETERS, AC_METRICS)
+
+
 def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
@@ -38,13 +49,17 @@ def selection_html(selection_json: str, out_html: str) -> None:
     """A self-contained page: winner, reason, constraints, runners-up, rejections, provenance."""
     sel = json.loads(Path(selection_json).read_text())
     cand = sel["candidate"]
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_cell(cand.get(k))}</td></tr>" for k in _SUMMARY_FIELDS)
+    fields = _SUMMARY_FIELDS_DC if "kp" in cand else [k for k in cand if not k.endswith(".run_file")]
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_cell(cand.get(k))}</td></tr>" for k in fields)
     cons = "".join(
         f"<li><code>{html.escape(k)}</code>: {html.escape(json.dumps(v))}</li>" for k, v in sel["constraints"].items()
     )
+    (objective_metric,) = sel["objective"].values()
+    runner_columns = [objective_metric] + [k for k in ("overshoot_pct", "phase_error_deg", "phase_margin_deg")
+                                           if k in cand and k != objective_metric]
     runners = "".join(
         f"<tr><td>{html.escape(r['candidate_id'])}</td>"
-        + "".join(f"<td>{_cell(r.get(k))}</td>" for k in ("overshoot_pct", "settling_time_s", "phase_margin_deg"))
+        + "".join(f"<td>{_cell(r.get(k))}</td>" for k in runner_columns)
         + "</tr>"
         for r in sel["runners_up"]
     )
@@ -52,7 +67,6 @@ def selection_html(selection_json: str, out_html: str) -> None:
         f"<tr><td>{html.escape(r['candidate_id'])}</td><td>{html.escape('; '.join(r['broken']))}</td></tr>"
         for r in sel["rejected"]
     )
-    (objective_metric,) = sel["objective"].values()
     ranking = "".join(
         f"<tr><td>{i}</td><td>{html.escape(r['candidate_id'])}</td><td>{_cell(r.get(objective_metric))}</td></tr>"
         for i, r in enumerate(sel["ranking"], start=1)
@@ -67,7 +81,7 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}}</style></head><bo
 <h2>Constraints ({html.escape(json.dumps(sel['objective']))})</h2><ul>{cons}</ul>
 <h2>Chosen gains and metrics</h2><table>{rows}</table>
 <h2>Ranking of the feasible candidates</h2><table><tr><th>#</th><th>candidate</th><th>{html.escape(objective_metric)}</th></tr>{ranking}</table>
-<h2>Runners-up</h2><table><tr><th>candidate</th><th>overshoot %</th><th>settling s</th><th>phase margin °</th></tr>{runners}</table>
+<h2>Runners-up</h2><table><tr><th>candidate</th>{"".join(f"<th>{html.escape(c)}</th>" for c in runner_columns)}</tr>{runners}</table>
 <h2>Rejected candidates ({len(sel['rejected'])})</h2><table><tr><th>candidate</th><th>broken constraints</th></tr>{rejected}</table>
 <h2>Provenance</h2><ul><li>spec: <code>{html.escape(sel['spec_path'])}</code></li>{prov}</ul>
 </body></html>

@@ -22,6 +22,18 @@ from simbaflow.spec import load_spec  # noqa: E402
 from simbaflow.study import read_candidates  # noqa: E402
 
 HEATMAP_METRICS = ("overshoot_pct", "settling_time_s", "steady_state_error", "ripple_pp", "iae")
+AC_HEATMAP_METRICS = ("phase_error_deg", "voltage_amplitude_error_pct", "voltage_thd_pct", "client_tracking_error_pct")
+#: (simulated column, analytic column, label) pairs of the agreement figure, per kind of study.
+AGREEMENT = {
+    "dc": [("overshoot_pct", "analytic_overshoot_pct", "overshoot (%)"),
+           ("settling_time_s", "analytic_settling_time_s", "2 % settling (s)")],
+    "ac": [("phase_error_deg", "analytic_phase_error_deg", "client/server phase error (°)"),
+           ("client_tracking_error_pct", "analytic_client_tracking_error_pct", "client tracking error (%)")],
+}
+
+
+def _ac_designs(sim: dict) -> list[str]:
+    return [d for d, c in sim["designs"].items() if c.get("kind") == "ac_client_server"]
 
 
 def _read_metrics(metrics_csv) -> pd.DataFrame:
@@ -40,9 +52,13 @@ def simulated_figures(spec_path, metrics_csv, selection_json, outputs) -> None:
     sim = simulate_settings(spec)
     metrics = _read_metrics(metrics_csv)
     chosen = json.loads(Path(selection_json).read_text())["candidate_id"]
-    _waveforms_html(spec, sim, metrics, chosen, waveforms)
-    _heatmap(metrics, heatmap)
-    _agreement(metrics, agreement)
+    kind = "ac" if _ac_designs(sim) else "dc"
+    if kind == "ac":
+        _ac_waveforms_html(spec, sim, metrics, chosen, waveforms)
+    else:
+        _waveforms_html(spec, sim, metrics, chosen, waveforms)
+    _heatmap(metrics, heatmap, AC_HEATMAP_METRICS if kind == "ac" else HEATMAP_METRICS)
+    _agreement(metrics, agreement, AGREEMENT[kind])
 
 
 def _label(row: dict) -> str:
@@ -90,9 +106,40 @@ def _waveforms_html(spec, sim, metrics: pd.DataFrame, chosen: str, out: str) -> 
         fig.write_html(tmp, include_plotlyjs=True, full_html=True)
 
 
-def _heatmap(metrics: pd.DataFrame, out: str) -> None:
+def _ac_waveforms_html(spec, sim, metrics: pd.DataFrame, chosen: str, out: str) -> None:
+    """Selected candidate: load voltage against its reference, server and client currents; then the
+    client current of every simulated candidate."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    design = _ac_designs(sim)[0]
+    cfg = sim["designs"][design]
+    ok = metrics[(metrics.design == design) & (metrics.status == "ok")]
+    mine = ok[ok.candidate_id == chosen]
+    fig = make_subplots(rows=3, cols=1, vertical_spacing=0.08, subplot_titles=[
+        f"selected {chosen}: load voltage and reference", f"selected {chosen}: server and client currents",
+        "client current of every simulated candidate (legend: phase error against the server)"])
+    if len(mine):
+        df = _run(mine.run_file.iloc[0])
+        for row, keys in ((1, ("v_ref", "v_load")), (2, ("i_server", "i_client"))):
+            for key in keys:
+                fig.add_trace(go.Scattergl(x=df["time_s"] * 1e3, y=df[cfg[key]], name=f"{key} ({cfg[key]})",
+                                           mode="lines", line={"width": 1}), row=row, col=1)
+    for r in ok.itertuples():
+        df = _run(r.run_file)
+        fig.add_trace(go.Scattergl(x=df["time_s"] * 1e3, y=df[cfg["i_client"]], mode="lines", line={"width": 1},
+                                   name=f"{r.candidate_id}: {r.phase_error_deg:.2f}°"), row=3, col=1)
+    for row in (1, 2, 3):
+        fig.update_xaxes(title_text="time (ms)", row=row, col=1)
+    fig.update_layout(height=1100, title=f"Simulated waveforms ({spec['study']})")
+    with atomic.atomic_path(out) as tmp:
+        fig.write_html(tmp, include_plotlyjs=True, full_html=True)
+
+
+def _heatmap(metrics: pd.DataFrame, out: str, metric_names=HEATMAP_METRICS) -> None:
+    metrics = metrics[metrics.status != "not simulated"]
     designs = list(dict.fromkeys(metrics.design))
-    cols = [(d, m) for d in designs for m in HEATMAP_METRICS]
+    cols = [(d, m) for d in designs for m in metric_names]
     ids = list(dict.fromkeys(metrics.candidate_id))
     table = np.full((len(ids), len(cols)), np.nan)
     failed = np.zeros_like(table, dtype=bool)
@@ -119,11 +166,10 @@ def _heatmap(metrics: pd.DataFrame, out: str) -> None:
     plt.close(fig)
 
 
-def _agreement(metrics: pd.DataFrame, out: str) -> None:
+def _agreement(metrics: pd.DataFrame, out: str, pairs) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     ok = metrics[metrics.status == "ok"]
-    for ax, (sim_col, ana_col, label) in zip(axes, [("overshoot_pct", "analytic_overshoot_pct", "overshoot (%)"),
-                                                     ("settling_time_s", "analytic_settling_time_s", "2 % settling (s)")]):
+    for ax, (sim_col, ana_col, label) in zip(axes, pairs):
         for d, grp in ok.groupby("design"):
             ax.scatter(grp[ana_col], grp[sim_col], s=14, label=d)
         finite = pd.concat([ok[sim_col], ok[ana_col]]).replace([np.inf, -np.inf], np.nan).dropna()
@@ -173,7 +219,8 @@ _PAGE_FIELDS = ["xi", "wn_rad_s", "kp", "ki", "method", "realisation", "delay_sa
                 "a1_fixed", "overshoot_pct", "settling_time_s", "phase_margin_deg", "stable", "status", "reason"]
 _RUN_FIELDS = ["status", "message", "engine", "overshoot_pct", "analytic_overshoot_pct", "rise_time_s",
                "settling_time_s", "analytic_settling_time_s", "steady_state_error", "ripple_pp", "iae",
-               "duty_saturation_s", "power_error_pct", "wall_time_s", "run_file"]
+               "duty_saturation_s", "power_error_pct", "phase_error_deg", "analytic_phase_error_deg",
+               "voltage_amplitude_error_pct", "voltage_thd_pct", "client_tracking_error_pct", "wall_time_s", "run_file"]
 
 
 def _fmt(v) -> str:
@@ -199,18 +246,22 @@ def candidate_pages(spec_path, candidates_csv, metrics_csv, selection_json, outp
         sections = []
         for r in runs.to_dict(orient="records"):
             cfg = sim["designs"][r["design"]]
-            table = "".join(f"<tr><th>{k}</th><td>{_fmt(r.get(k))}</td></tr>" for k in _RUN_FIELDS)
+            table = "".join(f"<tr><th>{k}</th><td>{_fmt(r.get(k))}</td></tr>" for k in _RUN_FIELDS
+                            if not (isinstance(r.get(k), float) and math.isnan(r.get(k))))
             if r["status"] == "ok":
                 key = r["run_file"]
                 if key not in cache:
                     df = _run(key)
                     t = df["time_s"].to_numpy()
-                    cache[key] = svg_lines([(s, t, df[s].to_numpy()) for s in (cfg["reference"], cfg["response"])])
+                    groups = ([(cfg["v_ref"], cfg["v_load"]), (cfg["i_server"], cfg["i_client"])]
+                              if cfg.get("kind") == "ac_client_server" else [(cfg["reference"], cfg["response"])])
+                    cache[key] = "".join(svg_lines([(s, t, df[s].to_numpy()) for s in g]) for g in groups)
                 plot = cache[key]
             else:
-                plot = "<p><b>run failed</b></p>"
+                plot = f"<p><b>run {html.escape(r['status'])}</b></p>"
             sections.append(f"<h2>{html.escape(r['design'])}</h2><table>{table}</table>{plot}")
-        head = "".join(f"<tr><th>{k}</th><td>{_fmt(row.get(k))}</td></tr>" for k in _PAGE_FIELDS)
+        fields = _PAGE_FIELDS if "kp" in row else list(row)
+        head = "".join(f"<tr><th>{k}</th><td>{_fmt(row.get(k))}</td></tr>" for k in fields)
         page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(cid)}</title>"
                 "<style>body{font-family:sans-serif;max-width:60em;margin:1em auto}table{border-collapse:collapse}"
                 "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}</style></head><body>"

@@ -29,10 +29,17 @@ from simbaflow import atomic
 from simbaflow.candidates import candidate_gains
 from simbaflow.engines.base import Overrides, RunResult
 from simbaflow.errors import SimbaflowError, SpecError
-from simbaflow.sweepspace import expand_sweep
+from simbaflow.sweepspace import expand_candidates, expand_sweep, study_kind
 
-#: Candidate fields a design's ``set`` mapping may name.
-CANDIDATE_FIELDS = ("kp", "ki", "a0", "a1", "xi", "wn_rad_s", "fs_hz", "ts_s", "delay_samples")
+#: Candidate fields a design's ``set`` mapping may name (DC and AC studies).
+CANDIDATE_FIELDS = ("kp", "ki", "a0", "a1", "xi", "wn_rad_s", "fs_hz", "ts_s", "delay_samples",
+                    "server_kp", "server_kr", "server_phi_prime_rad", "client_kp", "client_kr",
+                    "client_phi_prime_rad", "k_gain")
+#: Candidate fields a design's ``where`` filter may name besides those.
+FILTER_FIELDS = ("method", "realisation", "discretisation")
+#: Design kinds and the signal keys their metrics need.
+KIND_SIGNALS = {"current": ("response", "reference"), "power": ("response", "reference"),
+                "ac_client_server": ("v_load", "v_ref", "i_server", "i_client")}
 
 
 @dataclass(frozen=True)
@@ -59,10 +66,10 @@ def simulate_settings(spec: dict) -> dict:
         raise SpecError(f"{source}: simulate.project: {sim['project']} is not a file (paths are relative to the working directory)")
     for design, cfg in sim["designs"].items():
         for field in cfg.get("where", {}):
-            if field not in CANDIDATE_FIELDS + ("method", "realisation"):
+            if field not in CANDIDATE_FIELDS + FILTER_FIELDS:
                 raise SpecError(
                     f"{source}: simulate.designs.{design}.where.{field}: unknown candidate field; "
-                    f"expected one of {', '.join(CANDIDATE_FIELDS + ('method', 'realisation'))}"
+                    f"expected one of {', '.join(CANDIDATE_FIELDS + FILTER_FIELDS)}"
                 )
         delays = set(spec.get("sweep", {}).get("delay_samples", [0]))
         if "delay_samples" in cfg.get("set", {}).values() and delays - {0, 1}:
@@ -72,7 +79,11 @@ def simulate_settings(spec: dict) -> dict:
                     f"{source}: simulate.designs.{design}: the C Code block models a delay of 0 or 1 sample; "
                     f"sweep.delay_samples has {sorted(delays - {0, 1})} (add where: {{delay_samples: [0, 1]}})"
                 )
-        for key in ("response", "reference", "duty"):
+        kind = cfg.get("kind", "current")
+        for key in KIND_SIGNALS[kind]:
+            if key not in cfg:
+                raise SpecError(f"{source}: simulate.designs.{design}.{key}: is required for kind {kind}")
+        for key in KIND_SIGNALS[kind] + ("duty",):
             if key in cfg and cfg[key] not in cfg["signals"]:
                 raise SpecError(f"{source}: simulate.designs.{design}.{key}: {cfg[key]!r} must be one of its signals")
         for target, field in cfg.get("set", {}).items():
@@ -86,21 +97,61 @@ def simulate_settings(spec: dict) -> dict:
     return sim
 
 
+def candidate_values(spec: dict) -> list[dict[str, Any]]:
+    """Each candidate's fields a ``set`` mapping may name (swept values and derived coefficients)."""
+    if study_kind(spec) == "ac":
+        return expand_candidates(spec)
+    return [{**cand, **candidate_gains(spec, cand)} for cand in expand_sweep(spec)]
+
+
+def analytic_feasible(spec: dict) -> set[str] | None:
+    """Ids of the candidates meeting the analytic constraints, when ``simulate.candidates`` is ``feasible``.
+
+    Constraints naming simulated metrics (``<design>.<metric>``) are left to the
+    selection. The result is cached per spec hash and simbaflow version under
+    ``results/<study>/``, because every job that plans the runs asks again.
+    """
+    sim = spec.get("simulate") or {}
+    if sim.get("candidates", "all") != "feasible":
+        return None
+    from simbaflow import __version__
+
+    cache = Path("results") / spec["study"] / f".feasible-{spec['_sha256'][:16]}-{__version__}.json"
+    if cache.exists():
+        return set(json.loads(cache.read_text()))
+    from simbaflow.selection import broken_constraints
+
+    if study_kind(spec) == "ac":
+        from simbaflow.ac_design import evaluate_ac_study
+
+        rows = evaluate_ac_study(spec)
+    else:
+        from simbaflow.candidates import evaluate_candidate
+
+        rows = [evaluate_candidate(spec, c) for c in expand_sweep(spec)]
+    analytic = {k: v for k, v in spec["selection"]["constraints"].items() if "." not in k}
+    ids = sorted(r["candidate_id"] for r in rows if not broken_constraints(r, analytic))
+    atomic.write_text(cache, json.dumps(ids))
+    return set(ids)
+
+
 def plan_runs(spec: dict) -> list[PlannedRun]:
     """Every distinct (design, overrides) of the sweep, in sweep order."""
     sim = simulate_settings(spec)
     if not sim:
         return []
-    values = []
-    for cand in expand_sweep(spec):
-        values.append({**cand, **candidate_gains(spec, cand)})
+    values = candidate_values(spec)
+    feasible = analytic_feasible(spec)
     runs: list[PlannedRun] = []
     for design, cfg in sim["designs"].items():
         groups: dict[str, tuple[str, dict, list[str]]] = {}
         for v in values:
-            if not runs_design(cfg, v):
+            if not runs_design(cfg, v) or (feasible is not None and v["candidate_id"] not in feasible):
                 continue
             overrides: dict[str, dict[str, float]] = {}
+            for target, value in cfg.get("fixed", {}).items():
+                device, parameter = target.split(".", 1)
+                overrides.setdefault(device, {})[parameter] = value
             for target, field in cfg.get("set", {}).items():
                 device, parameter = target.split(".", 1)
                 overrides.setdefault(device, {})[parameter] = float(v[field])

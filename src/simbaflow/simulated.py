@@ -12,8 +12,8 @@ import pandas as pd
 from simbaflow import atomic
 from simbaflow.response_metrics import RUN_METRICS, run_metrics
 from simbaflow.runio import read_run_parquet
-from simbaflow.simulate import plan_runs, run_paths, runs_design, simulate_settings
-from simbaflow.sweepspace import expand_sweep
+from simbaflow.simulate import analytic_feasible, plan_runs, run_paths, runs_design, simulate_settings
+from simbaflow.sweepspace import expand_candidates
 from simbaflow.spec import load_spec
 from simbaflow.study import read_candidates
 
@@ -23,16 +23,32 @@ METRIC_COLUMNS = [
     "overshoot_pct", "rise_time_s", "settling_time_s", "peak", "steady_state_error", "ripple_pp", "iae", "itae",
     "duty_saturation_s", "tracking_error_pct", "power_error_pct", "power_overshoot_pct", "wall_time_s",
     "analytic_overshoot_pct", "analytic_rise_time_s", "analytic_settling_time_s",
+    # AC client/server designs
+    "voltage_amplitude_error_pct", "voltage_phase_error_deg", "voltage_thd_pct", "client_tracking_error_pct",
+    "phase_error_deg", "phase_error_abs_deg", "analytic_phase_error_deg", "analytic_voltage_amplitude_error_pct",
+    "analytic_client_tracking_error_pct",
 ]
 
 #: Simulated metrics a selection may name as ``<design>.<metric>``.
 SELECTABLE = ("overshoot_pct", "rise_time_s", "settling_time_s", "steady_state_error", "ripple_pp", "iae", "itae",
-              "duty_saturation_s", "tracking_error_pct", "power_error_pct", "power_overshoot_pct", "status")
+              "duty_saturation_s", "tracking_error_pct", "power_error_pct", "power_overshoot_pct", "status",
+              "voltage_amplitude_error_pct", "voltage_thd_pct", "client_tracking_error_pct", "phase_error_deg",
+              "phase_error_abs_deg")
 
 
 def analytic_model(cfg: dict) -> str:
     """Which analytic loop predicts a design: ``continuous`` when it only takes Kp and Ki."""
     return cfg.get("analytic") or ("continuous" if set(cfg.get("set", {}).values()) <= {"kp", "ki"} else "discrete")
+
+
+def measure_ac_run(parquet: Path, cfg: dict, f0_hz: float, k_gain: float) -> dict[str, Any]:
+    """Steady-state AC figures of one client/server run (see :mod:`simbaflow.ac_metrics`)."""
+    from simbaflow.ac_metrics import client_server_metrics
+
+    df, _ = read_run_parquet(parquet)
+    t = df["time_s"].to_numpy()
+    return client_server_metrics(t, *(df[cfg[k]].to_numpy() for k in ("v_load", "i_server", "i_client", "v_ref")),
+                                 f0_hz=f0_hz, k_gain=k_gain)
 
 
 def measure_run(parquet: Path, record: dict, cfg: dict, period_s: float) -> dict[str, Any]:
@@ -62,31 +78,40 @@ def gather_metrics(spec_path: str | Path, candidates_csv: str | Path, out_csv: s
             "status": "failed", "message": "the run left no record (interrupted?)", "engine": ""}
         measured: dict[str, Any] = dict.fromkeys(RUN_METRICS, math.nan)
         status, message = record.get("status", "failed"), record.get("message", "")
+        ac = cfg.get("kind") == "ac_client_server"
         if status == "ok":
-            period_s = 1.0 / analytic[run.run_id]["fs_hz"]
             try:
-                measured.update(measure_run(parquet, record, cfg, period_s))
+                if ac:
+                    measured.update(measure_ac_run(parquet, cfg, spec["ac"]["f0_hz"], analytic[run.run_id]["k_gain"]))
+                else:
+                    measured.update(measure_run(parquet, record, cfg, 1.0 / analytic[run.run_id]["fs_hz"]))
             except (KeyError, ValueError) as exc:
                 status, message = "failed", f"metrics: {exc}"
-        model = analytic_model(cfg)
         for cid in run.candidates:
             a = analytic[cid]
-            prefix = "ct_" if model == "continuous" else ""
+            if ac:
+                prediction = {f"analytic_{k}": a[k] for k in
+                              ("phase_error_deg", "voltage_amplitude_error_pct", "client_tracking_error_pct")}
+            else:
+                prefix = "ct_" if analytic_model(cfg) == "continuous" else ""
+                prediction = {f"analytic_{k}": a[f"{prefix}{k}"] for k in
+                              ("overshoot_pct", "rise_time_s", "settling_time_s")}
             rows.append({
-                **{k: measured.get(k, math.nan) for k in METRIC_COLUMNS if k in measured},
+                **{k: v for k, v in measured.items() if k in METRIC_COLUMNS},
                 "candidate_id": cid, "design": run.design, "engine": record.get("engine", ""),
                 "status": status, "message": message, "run_id": run.run_id, "run_file": str(parquet),
-                "wall_time_s": record.get("wall_time_s", math.nan),
-                "analytic_overshoot_pct": a[f"{prefix}overshoot_pct"],
-                "analytic_rise_time_s": a[f"{prefix}rise_time_s"],
-                "analytic_settling_time_s": a[f"{prefix}settling_time_s"],
+                "wall_time_s": record.get("wall_time_s", math.nan), **prediction,
             })
-    for cand in expand_sweep(spec):
+    feasible = analytic_feasible(spec)
+    for cand in expand_candidates(spec):
         for design, cfg in sim["designs"].items():
             if not runs_design(cfg, cand):
                 where = ", ".join(f"{k} in {v}" for k, v in cfg["where"].items())
                 rows.append({"candidate_id": cand["candidate_id"], "design": design, "status": "not simulated",
                              "message": f"{design} models only candidates with {where}"})
+            elif feasible is not None and cand["candidate_id"] not in feasible:
+                rows.append({"candidate_id": cand["candidate_id"], "design": design, "status": "not simulated",
+                             "message": "analytically infeasible (simulate.candidates: feasible)"})
     df = pd.DataFrame(rows)
     df = df.reindex(columns=METRIC_COLUMNS + [c for c in df.columns if c not in METRIC_COLUMNS])
     with atomic.atomic_path(out_csv) as tmp:

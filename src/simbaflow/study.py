@@ -15,7 +15,7 @@ from simbaflow.candidates import COLUMNS, evaluate_candidate
 from simbaflow.errors import SpecError
 from simbaflow.selection import check_metric_names, provenance, select
 from simbaflow.spec import load_spec
-from simbaflow.sweepspace import expand_sweep
+from simbaflow.sweepspace import expand_candidates, study_kind
 
 
 def results_dir(spec: dict, root: str | Path = "results") -> Path:
@@ -52,12 +52,26 @@ def _from_json(value: Any) -> Any:
 def evaluate_to_json(spec_path: str | Path, ids: list[str], out_paths: list[str | Path]) -> None:
     """Evaluate candidates ``ids`` and write each row and its step responses as JSON."""
     spec = load_spec(spec_path)
-    cands = {c["candidate_id"]: c for c in expand_sweep(spec)}
+    cands = {c["candidate_id"]: c for c in expand_candidates(spec)}
     for cid, out in zip(ids, out_paths, strict=True):
         if cid not in cands:
             raise SpecError(f"{spec_path}: no candidate {cid!r} in this study's sweep")
-        row = evaluate_candidate(spec, cands[cid], with_responses=True)
+        if study_kind(spec) == "ac":
+            from simbaflow.ac_design import evaluate_ac_candidate
+
+            row = evaluate_ac_candidate(spec, cands[cid])
+        else:
+            row = evaluate_candidate(spec, cands[cid], with_responses=True)
         atomic.write_text(out, json.dumps(_jsonable(row), indent=1))
+
+
+def table_columns(spec: dict) -> list[str]:
+    """Columns of the study's ``candidates.csv``."""
+    if study_kind(spec) == "ac":
+        from simbaflow.ac_design import COLUMNS as AC_COLUMNS
+
+        return list(AC_COLUMNS)
+    return list(COLUMNS)
 
 
 def load_candidate_json(path: str | Path) -> dict:
@@ -65,10 +79,10 @@ def load_candidate_json(path: str | Path) -> dict:
     return {k: (_from_json(v) if k != "responses" else v) for k, v in data.items()}
 
 
-def gather(json_paths: list[str | Path], out_csv: str | Path) -> pd.DataFrame:
-    """Collect per-candidate JSON files into ``candidates.csv`` (columns :data:`COLUMNS`)."""
+def gather(json_paths: list[str | Path], out_csv: str | Path, columns: list[str] = COLUMNS) -> pd.DataFrame:
+    """Collect per-candidate JSON files into ``candidates.csv`` (``columns``, by default the DC study's)."""
     rows = [load_candidate_json(p) for p in json_paths]
-    df = pd.DataFrame([{k: r.get(k, math.nan) for k in COLUMNS} for r in rows], columns=COLUMNS)
+    df = pd.DataFrame([{k: r.get(k, math.nan) for k in columns} for r in rows], columns=columns)
     with atomic.atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
     return df
@@ -90,7 +104,7 @@ def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: 
     """
     spec = load_spec(spec_path)
     rows = read_candidates(candidates_csv)
-    columns = list(COLUMNS)
+    columns = table_columns(spec)
     engine = "analytic"
     if metrics_csv is not None:
         from simbaflow.simulated import merge_simulated
@@ -108,10 +122,10 @@ def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: 
         "spec_sha256": spec["_sha256"],
         "candidate_id": best["candidate_id"],
         "candidate": best,
-        "realisation": best["realisation"],
-        "fixed_point": {**spec["fixed_point"], "q_format": best["q_format"]},
+        "realisation": best.get("realisation", best.get("discretisation")),
+        "fixed_point": {**spec["fixed_point"], **({"q_format": best["q_format"]} if "q_format" in best else {})},
         "controller": spec["controller"],
-        "plant": spec["plant"],
+        "plant": spec.get("plant") or spec["ac"]["plant"],
         "constraints": spec["selection"]["constraints"],
         "objective": spec["selection"]["objective"],
         "constraints_met": choice["constraints_met"],

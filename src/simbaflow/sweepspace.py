@@ -45,9 +45,23 @@ def expand_sweep(spec: dict) -> list[dict[str, Any]]:
     return out
 
 
+def study_kind(spec: dict) -> str:
+    """``ac`` for an AC client/server study (an ``ac`` section), else ``dc`` (a ``sweep`` section)."""
+    return "ac" if "ac" in spec else "dc"
+
+
+def expand_candidates(spec: dict) -> list[dict[str, Any]]:
+    """The candidates of either kind of study, in sweep order."""
+    if study_kind(spec) == "ac":
+        from simbaflow.ac_design import expand_ac_sweep  # numerical imports only for AC studies
+
+        return expand_ac_sweep(spec)
+    return expand_sweep(spec)
+
+
 def candidate_ids(spec: dict) -> list[str]:
     """Every candidate id of the study's sweep, in sweep order."""
-    return [c["candidate_id"] for c in expand_sweep(spec)]
+    return [c["candidate_id"] for c in expand_candidates(spec)]
 
 
 def batches(ids: list[str], batch_size: int) -> dict[str, list[str]]:

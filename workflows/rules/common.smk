@@ -1,7 +1,7 @@
 # Shared state of every rule: the validated study spec and its result paths.
 # Only light imports here: every job parses this file again.
 from simbaflow.spec import load_spec
-from simbaflow.sweepspace import batches, candidate_ids
+from simbaflow.sweepspace import batches, candidate_ids, study_kind
 
 SPEC_PATH = config.get("spec", "design/dc_current_loop.yaml")
 SPEC = load_spec(SPEC_PATH)
@@ -10,7 +10,12 @@ CANDIDATES = candidate_ids(SPEC)
 # Candidates are evaluated in batches of `batch_size` (config) so per-job start-up can be amortised;
 # one job per candidate by default; cluster profiles raise batch_size.
 BATCHES = batches(CANDIDATES, int(config.get("batch_size", 1)))
-FIGURE_NAMES = ["step_responses", "pole_zero", "metrics_vs_parameters", "continuous_vs_discrete"]
+KIND = study_kind(SPEC)  # "dc" (sweep section) or "ac" (client/server study)
+FIGURE_NAMES = (
+    ["step_responses", "pole_zero", "metrics_vs_parameters", "continuous_vs_discrete"]
+    if KIND == "dc"
+    else ["metrics_vs_parameters"]
+)
 FIGURES = [f"{RESULTS}/figures/{name}.png" for name in FIGURE_NAMES]
 
 

@@ -26,7 +26,10 @@ rule gather_candidates:
             caption="../report/candidates.rst",
             category="Tables",
         ),
+    params:
+        spec=SPEC_PATH,
     run:
-        from simbaflow.study import gather
+        from simbaflow.spec import load_spec
+        from simbaflow.study import gather, table_columns
 
-        gather(input, output[0])
+        gather(input, output[0], table_columns(load_spec(params.spec)))

@@ -16,7 +16,8 @@
  * Both legs share one duty: LEG1 runs as a buck at d, LEG2 as a boost, so the
  * bridge's mean output is (2d - 1) V_bus and d = 0.5 + u / (2 V_bus), with u
  * the PR output in volts. Gains: include/ac_gains.h, written by
- * `simbaflow ac-gains design/ac_client_server.yaml`.
+ * `simbaflow promote results/ac_client_server/selection.json` (which then
+ * builds both roles' control path, host and Cortex-M4F).
  *
  * Serial keys: h help, p power (server) / arm (client), i idle (server) /
  * disarm (client), l / m k_gain +/- 0.1 (server), r dump the recorded scope
