@@ -28,10 +28,11 @@ def ac_swept(tmp_path_factory):
 
 def test_phase_error_simulated_and_selected(ac_swept):
     out = ac_swept / "results" / "ac_small"
-    table = pd.read_csv(out / "candidates.csv")
-    stable = table[table.stable]
-    # Client Kr = 3000 with this server loop is unstable on the coupled model: not simulated.
-    assert set(stable.candidate_id) == {"v0p04-500-0_i0p3-250-0_k1_clpr"}
+    table = pd.read_csv(out / "candidates.csv").set_index("candidate_id")
+    # Client Kr = 3000 breaks an analytic constraint (its margins): it is not simulated.
+    kr3000 = table.loc["v0p04-500-0_i0p3-3000-0_k1_clpr"]
+    assert not kr3000.stable or min(kr3000.client_phase_margin_deg, kr3000.server_phase_margin_deg) < 30 \
+        or min(kr3000.client_gain_margin_db, kr3000.server_gain_margin_db) < 6
     m = pd.read_csv(out / "metrics.csv")
     run = m[m.status == "ok"].iloc[0]
     assert run.candidate_id == "v0p04-500-0_i0p3-250-0_k1_clpr"

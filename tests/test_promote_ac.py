@@ -399,3 +399,27 @@ def test_firmware_check_command_checks_the_promoted_ac_header(tmp_path, capsys, 
     (fw / "include" / "ac_gains.h").unlink()
     with pytest.raises(FirmwareCheckError, match="neither include/controller_gains.h nor include/ac_gains.h"):
         run_all_checks(fw, tmp_path)
+
+
+@needs_toolchains
+def test_header_without_extern_c_fails_the_cxx_link_check(tmp_path):
+    sel, fw, _ = make_ac_project(tmp_path)
+    (fw / "include" / "ac_gains.h").write_text(_header_for(sel))
+    h = fw / "lib" / "rs485_frame" / "rs485_frame.h"
+    text = h.read_text()
+    assert 'extern "C" {' in text
+    h.write_text(text.replace('extern "C" {', "").replace("#ifdef __cplusplus\n}\n#endif", ""))
+    with pytest.raises(FirmwareCheckError, match=r"ac_role_server_cxx.o refers to C\+\+-mangled symbols: .*rs485_frame"):
+        ac_firmware_check.run_ac_check(fw, tmp_path, selection=json.loads(sel.read_text()))
+
+
+@needs_toolchains
+def test_committed_ac_header_passes_the_check(tmp_path):
+    """What `make firmware-check` runs on the repository's ac_gains.h (built in a copy)."""
+    fw = tmp_path / "firmware"
+    for sub in ("lib", "host_check", "include"):
+        shutil.copytree(FIRMWARE / sub, fw / sub)
+    fields = read_ac_gains_header((fw / "include" / "ac_gains.h").read_text())
+    report = ac_firmware_check.run_ac_check(fw, REPO)
+    assert report.lines[0].startswith(f"AC controllers: {fields['candidate']} ")
+    assert sum("PR outputs and duties bit-exact with simbaflow.pr_model" in line for line in report.lines) == 2
