@@ -204,3 +204,14 @@ def test_control_period_precedence(tmp_path):
     assert control_period_s(spec, path, text) == 1.0e-4
     del spec["ts_s"]
     assert control_period_s(spec, path, text) == 1 / 16000
+
+
+def test_ac_study_control_period_is_its_task_period(repo):
+    """design/ac_client_server.yaml gives Ts under ac.ts_s (100 µs)."""
+    import yaml
+
+    from simbaflow.commands_records import control_period_s
+
+    path = repo / "design" / "ac_client_server.yaml"
+    text = path.read_text()
+    assert control_period_s(yaml.safe_load(text), path, text) == 1.0e-4

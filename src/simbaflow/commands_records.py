@@ -84,7 +84,7 @@ def _study_name_of(path: Path) -> str | None:
 
 
 def control_period_s(spec: dict, path: Path, text: str) -> float:
-    """Control period of a study: ``control.ts_s``, ``ts_s``, else ``1 / sweep.fs_hz[0]``.
+    """Control period of a study: ``control.ts_s``, ``ts_s``, ``ac.ts_s``, else ``1 / sweep.fs_hz[0]``.
 
     Raises
     ------
@@ -97,13 +97,16 @@ def control_period_s(spec: dict, path: Path, text: str) -> float:
         candidates.append((("control", "ts_s"), control["ts_s"], False))
     if "ts_s" in spec:
         candidates.append((("ts_s",), spec["ts_s"], False))
+    ac = spec.get("ac")
+    if isinstance(ac, dict) and "ts_s" in ac:
+        candidates.append((("ac", "ts_s"), ac["ts_s"], False))
     sweep = spec.get("sweep")
     if isinstance(sweep, dict) and "fs_hz" in sweep:
         fs = sweep["fs_hz"]
         candidates.append((("sweep", "fs_hz"), fs[0] if isinstance(fs, list) and fs else fs, True))
     if not candidates:
         raise SpecError(
-            f"{path}: expected control.ts_s, ts_s or sweep.fs_hz to give the control period "
+            f"{path}: expected control.ts_s, ts_s, ac.ts_s or sweep.fs_hz to give the control period "
             "(or pass --ts-s)"
         )
     keys, value, is_rate = candidates[0]

@@ -24,31 +24,14 @@ BLOCK_SOURCES = (
 
 
 def block_code(root: str | os.PathLike | None = None) -> str:
-    """The C Code block's ``Code``: the :data:`BLOCK_SOURCES` concatenated as read.
+    """The PI C Code block's ``Code``: :data:`BLOCK_SOURCES` concatenated, byte for byte.
 
     Parameters
     ----------
     root : path-like, optional
         Repository root holding ``firmware/``; defaults to this checkout.
-
-    Raises
-    ------
-    SimbaflowError
-        When a source file is missing or is not UTF-8 text.
     """
-    base = Path(root) if root is not None else REPO_ROOT
-    parts = []
-    for relative in BLOCK_SOURCES:
-        path = base / relative
-        try:
-            parts.append(path.read_bytes())
-        except FileNotFoundError:
-            raise SimbaflowError(f"{path}: firmware controller source is missing; the C Code block needs it") from None
-    data = b"".join(parts)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SimbaflowError(f"firmware controller sources are not UTF-8 text (byte {exc.start} of the concatenation)") from None
+    return sources_code(BLOCK_SOURCES, root)
 
 
 #: The files of the AC study's PR C Code block (``simba_projects/ac_client_server.jsimba``), in order.
