@@ -13,6 +13,16 @@ _TABLE_COLUMNS = ["candidate_id", "stable", "settling_time_s", "phase_error_deg"
                   "server_phase_margin_deg", "client_phase_margin_deg", "status"]
 
 
+def _analytic_selection(selection: dict) -> tuple[dict, int]:
+    """The selection without constraints on simulated metrics (``design.metric``), and how many were dropped.
+
+    These commands evaluate candidates analytically only; the simulated
+    constraints are the sweep's (`simbaflow sweep`) to check.
+    """
+    constraints = {k: v for k, v in selection.get("constraints", {}).items() if "." not in k}
+    return {**selection, "constraints": constraints}, len(selection.get("constraints", {})) - len(constraints)
+
+
 def _load_ac_spec(spec: Path) -> dict:
     from simbaflow.spec import load_spec
 
@@ -44,9 +54,11 @@ def ac_design(spec: Path, fmt: str) -> None:
         return
     with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_rows", None):
         click.echo(df[_TABLE_COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.5g}"))
-    check_metric_names(s["selection"], list(COLUMNS), str(spec))
-    choice = select(rows, s["selection"], str(spec))
-    click.echo(f"selected: {choice['reason']}")
+    selection, simulated = _analytic_selection(s["selection"])
+    check_metric_names(selection, list(COLUMNS), str(spec))
+    choice = select(rows, selection, str(spec))
+    click.echo(f"selected: {choice['reason']}"
+               + (f" (analytic constraints only; `simbaflow sweep` checks {simulated} on simulations)" if simulated else ""))
 
 
 @click.command("ac-gains")
@@ -54,7 +66,11 @@ def ac_design(spec: Path, fmt: str) -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("firmware/include/ac_gains.h"),
               show_default=True, help="Header to write.")
 def ac_gains(spec: Path, output: Path) -> None:
-    """Select the AC study's candidate and write both roles' PR gains into a C header."""
+    """Select the AC study's candidate analytically and write both roles' PR gains into a C header.
+
+    `simbaflow promote results/<study>/selection.json` writes the same header
+    from the sweep's selection (simulated constraints included) and checks it.
+    """
     from simbaflow.ac_design import COLUMNS, evaluate_ac_study
     from simbaflow.ac_firmware import render_ac_gains_header
     from simbaflow.atomic import write_text
@@ -62,8 +78,9 @@ def ac_gains(spec: Path, output: Path) -> None:
 
     s = _load_ac_spec(spec)
     rows = evaluate_ac_study(s)
-    check_metric_names(s["selection"], list(COLUMNS), str(spec))
-    choice = select(rows, s["selection"], str(spec))
+    selection, _ = _analytic_selection(s["selection"])
+    check_metric_names(selection, list(COLUMNS), str(spec))
+    choice = select(rows, selection, str(spec))
     write_text(output, render_ac_gains_header(s, choice["candidate"], provenance(s)))
     click.echo(f"wrote {output} ({choice['candidate']['candidate_id']})")
 
