@@ -61,8 +61,7 @@ bench-embedded: setup system-deps
 # AC client/server study (issue 7): analytic table and selection, gains header,
 # SIMBA project, then the PR / RS485 frame host and Cortex-M4F checks.
 .PHONY: ac-study
+# The AC client/server study end to end, then its gains promoted into firmware/include/ac_gains.h.
 ac-study: setup system-deps
-	$(BIN)/simbaflow ac-design design/ac_client_server.yaml
-	$(BIN)/simbaflow ac-gains design/ac_client_server.yaml
-	$(BIN)/python simba_projects/build_ac.py
-	$(BIN)/python -m pytest -q tests/test_ac_pr_controller.py tests/test_ac_rs485_frame.py tests/test_ac_firmware_app.py
+	$(BIN)/simbaflow sweep design/ac_client_server.yaml --cores $(CORES)
+	$(BIN)/simbaflow promote results/ac_client_server/selection.json

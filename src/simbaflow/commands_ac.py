@@ -1,4 +1,4 @@
-"""CLI commands of the AC client/server study: ac-design, ac-gains."""
+"""CLI command of the AC client/server study: ac-design (gains reach firmware through `simbaflow promote`)."""
 
 from __future__ import annotations
 
@@ -61,28 +61,4 @@ def ac_design(spec: Path, fmt: str) -> None:
                + (f" (analytic constraints only; `simbaflow sweep` checks {simulated} on simulations)" if simulated else ""))
 
 
-@click.command("ac-gains")
-@SPEC_ARG
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("firmware/include/ac_gains.h"),
-              show_default=True, help="Header to write.")
-def ac_gains(spec: Path, output: Path) -> None:
-    """Select the AC study's candidate analytically and write both roles' PR gains into a C header.
-
-    `simbaflow promote results/<study>/selection.json` writes the same header
-    from the sweep's selection (simulated constraints included) and checks it.
-    """
-    from simbaflow.ac_design import COLUMNS, evaluate_ac_study
-    from simbaflow.ac_firmware import render_ac_gains_header
-    from simbaflow.atomic import write_text
-    from simbaflow.selection import check_metric_names, provenance, select
-
-    s = _load_ac_spec(spec)
-    rows = evaluate_ac_study(s)
-    selection, _ = _analytic_selection(s["selection"])
-    check_metric_names(selection, list(COLUMNS), str(spec))
-    choice = select(rows, selection, str(spec))
-    write_text(output, render_ac_gains_header(s, choice["candidate"], provenance(s)))
-    click.echo(f"wrote {output} ({choice['candidate']['candidate_id']})")
-
-
-COMMANDS = [ac_design, ac_gains]
+COMMANDS = [ac_design]
