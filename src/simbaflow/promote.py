@@ -258,13 +258,23 @@ def promote(selection_path: str | Path, firmware_dir: str | Path = "firmware", t
     )
     if dry_run:
         return result
-    if changed:
+    return write_then_check(result, new_text, old_text, lambda: run_check(firmware_dir, project_dir, selection=selection))
+
+
+def write_then_check(result: "PromotionResult", new_text: str, old_text: str | None, check) -> "PromotionResult":
+    """Write ``result.header`` atomically, run ``check()``; on any failure put the previous header back.
+
+    ``check`` returns a report with ``lines``; a :class:`FirmwareCheckError` it
+    raises is re-raised saying what happened to the header.
+    """
+    header = result.header
+    if result.changed:
         write_text(header, new_text)
         result.written = True
     try:
-        report = run_check(firmware_dir, project_dir, selection=selection)
+        report = check()
     except BaseException as exc:
-        if changed:
+        if result.changed:
             if old_text is None:
                 header.unlink(missing_ok=True)
             else:

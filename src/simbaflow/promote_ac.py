@@ -30,11 +30,9 @@ import numpy as np
 from simbaflow import realisations
 from simbaflow.ac_firmware import read_ac_gains_header, render_ac_gains_header
 from simbaflow.ac_firmware_check import AC_HEADER_PATH, ROLES, run_ac_check
-from simbaflow.atomic import write_text
 from simbaflow.firmware import diff_fields
-from simbaflow.firmware_check import FirmwareCheckError
 from simbaflow.promote import (
-    PromotionRefused, PromotionResult, check_constraints, check_spec_hash, project_dir_of,
+    PromotionRefused, PromotionResult, check_constraints, check_spec_hash, project_dir_of, write_then_check,
 )
 
 #: What each target runs of an AC study: name -> (realisations, description).
@@ -183,25 +181,7 @@ def promote_ac(selection_path: str | Path, selection: dict[str, Any], firmware_d
                              changed=changed, written=False)
     if dry_run:
         return result
-    if changed:
-        write_text(header, new_text)
-        result.written = True
-    try:
-        report = run_ac_check(firmware_dir, project_dir, selection=selection)
-    except BaseException as exc:
-        if changed:
-            if old_text is None:
-                header.unlink(missing_ok=True)
-            else:
-                write_text(header, old_text)
-        if isinstance(exc, FirmwareCheckError):
-            raise FirmwareCheckError(
-                f"{exc}; {header} was restored to its previous content" if old_text is not None
-                else f"{exc}; {header} was removed (there was none before)"
-            ) from None
-        raise
-    result.check_lines = list(report.lines)
-    return result
+    return write_then_check(result, new_text, old_text, lambda: run_ac_check(firmware_dir, project_dir, selection=selection))
 
 
 def read_selection_json(path: str | Path) -> dict | None:
