@@ -49,6 +49,7 @@ bench: setup
 .PHONY: simba-projects
 simba-projects: setup
 	$(BIN)/python simba_projects/build.py
+	$(BIN)/python simba_projects/build_ac.py
 
 clean:
 	rm -rf results .snakemake
