@@ -5,11 +5,11 @@
  * study:             dc_current_loop
  * candidate:         xi1p4-wn2500-fs16000-backward_euler-d0
  * spec:              design/dc_current_loop.yaml
- * spec_sha256:       4dd6280fa309f35dc09baf1d45db77f63a8f1cd99678821fd948b57e308691e7
+ * spec_sha256:       573f58874501635d825b63f574083a8eec86ee3a9fae8165ba94541b6bb1360e
  * engine:            embedded
  * simbaflow_version: 0.1.0
- * git_commit:        8bebad843b312635d2b8b846de760cb116cf526e
- * date:              2026-11-22T08:51:46Z
+ * git_commit:        e4fa37a5c0c11a7f98ee03d0ee03618275a7139d
+ * date:              2026-11-22T09:44:11Z
  * realisation:       pi_recurrence
  * method:            backward_euler
  * delay_samples:     0
