@@ -12,6 +12,8 @@ re-runs it with new parameter values.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -88,8 +90,27 @@ class CompiledDesign:
         names = list(signals) if signals else list(self.scoped_signals)
         recorders = [recorder(self.model, name) for name in names]
         end = self.end_time_s if end_time_s is None else float(end_time_s)
-        time_s, rows, stats = simulate(self.model, end, recorders, output_step_s, max_step_s)
+        with _without_cyclic_gc():
+            time_s, rows, stats = simulate(self.model, end, recorders, output_step_s, max_step_s)
         return time_s, dict(zip(names, rows)), stats
+
+
+@contextlib.contextmanager
+def _without_cyclic_gc():
+    """Pause the cyclic garbage collector during a run.
+
+    The event loop allocates many short-lived objects; with numpy, pandas and
+    the rest of the process loaded, each collection walks a large heap and
+    makes a 20 ms run take up to 50 % longer. Reference counting still frees
+    everything; cycles, if any, are collected when the collector resumes.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def compile_design(design: dict) -> CompiledDesign:
