@@ -80,3 +80,10 @@ def test_design_command_table_and_json(repo):
     assert seed["a0"] == pytest.approx(-0.1321875) and seed["a1"] == pytest.approx(0.1478125)
     table = run_cli("design", "design/dc_current_loop.yaml", cwd=repo)
     assert "xi1p4-wn5000-fs16000-tustin-d0" in table.stdout
+
+
+def test_sweep_of_a_statespace_spec_points_to_statespace(repo, tmp_path):
+    res = run_cli("sweep", str(repo / "design" / "lcl_filter.yaml"), cwd=tmp_path)
+    assert res.returncode == 2
+    assert "use `simbaflow statespace" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "results").exists()

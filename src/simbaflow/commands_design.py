@@ -27,6 +27,8 @@ def design(spec: Path, fmt: str) -> None:
     from simbaflow.sweepspace import expand_sweep
 
     s = load_spec(spec)
+    if "ac" in s:
+        raise click.UsageError(f"{spec} is an AC client/server study; use `simbaflow ac-design {spec}`")
     if "sweep" not in s:
         raise click.UsageError(f"{spec} has no sweep section; use `simbaflow statespace` for a state-space study")
     rows = [evaluate_candidate(s, c) for c in expand_sweep(s)]

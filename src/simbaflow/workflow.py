@@ -124,6 +124,11 @@ def run_sweep(spec_path: Path, cores: int, report: bool = True, profile: Path | 
     sentence (e.g. no feasible candidate).
     """
     spec = load_spec(spec_path)
+    if "sweep" not in spec and "ac" not in spec:
+        raise SimbaflowError(
+            f"{spec_path} has no sweep (or ac) section to run; for a state-space study use "
+            f"`simbaflow statespace {spec_path}` and `simbaflow promote {spec_path}`"
+        )
     results = Path("results") / spec["study"]
     engine_args = _engine_arguments(spec, engine)
     with sweep_lock(results):
