@@ -26,6 +26,11 @@ Design ``client_server`` (seeds 000/001, values of ``design/ac_client_server.yam
   through unit delays ``link_iref``, ``link_vref``, ``link_w0`` (z^-1 at Ts):
   the frame the client uses at tick k is the one sent at tick k-1.
 - Both blocks sample on one 10 kHz ``clock`` (the boards are synchronised).
+
+Design ``client_server_kgain_step``: the same, the server current multiplied
+by ``kgain_factor`` (Steps ``key_m`` + ``key_l``: 1, then 0.5 from 0.1 s, 1
+again from 0.16 s, as the server's ``m`` then ``l`` keys) before ``k_gain``;
+0.3 s long.
 """
 
 from __future__ import annotations
@@ -66,6 +71,12 @@ CARRIER = "200k"
 #: Transient settings: 0.2 s (ten periods of 50 Hz: start-up and steady state),
 #: variable step with 1 ns minimum, every point kept.
 END_TIME = "0.2"
+#: ``client_server_kgain_step``: k_gain x 0.5 at 0.1 s (``m``, after the
+#: start-up has settled), back to k_gain at 0.16 s (``l``); 0.3 s long so
+#: its last five periods are steady again.
+KGAIN_STEP_S = ("0.1", "0.16")
+KGAIN_STEP_FACTOR = "0.5"
+END_TIMES = {"client_server_kgain_step": "0.3"}
 
 
 def _board(sheet: _Sheet, x: int, y: int, tag: str) -> None:
@@ -162,8 +173,29 @@ def _delay(sheet: _Sheet, name: str, x: int, y: int) -> None:
               params={"Num": "[1]", "Den": "[1 0]", "SamplingTime": TS}, scopes=["Out"])
 
 
-def client_server() -> _Sheet:
-    sheet = _Sheet("client_server")
+def _kgain_keys(sheet: _Sheet, x: int, y: int) -> None:
+    """The server's ``m`` then ``l`` keys: ``kgain_step`` = ``kgain_factor`` x its input ``In1``.
+
+    ``kgain_factor`` is 1, then ``KGAIN_STEP_FACTOR`` from ``KGAIN_STEP_S[0]``,
+    then 1 again from ``KGAIN_STEP_S[1]``: the sum of two Step sources.
+    """
+    (t_m, t_l), factor = KGAIN_STEP_S, KGAIN_STEP_FACTOR
+    sheet.add("Step", "key_m", x, y, params={"InitialValue": "1", "FinalValue": factor, "StepTime": t_m})
+    sheet.add("Step", "key_l", x, y + 10,
+              params={"InitialValue": "0", "FinalValue": f"1 - {factor}", "StepTime": t_l})
+    summer = sheet.add("Sum", "kgain_factor", x + 12, y, params={"NumberOfInputs": "2", "Gains": "[1 1]"},
+                       scopes=["Out"])
+    summer.NumberOfInputs = 2
+    sheet.wire("key_m.Out", "kgain_factor.inputs[0]")
+    sheet.wire("key_l.Out", "kgain_factor.inputs[1]")
+    sheet.add("Product", "kgain_step", x + 24, y)
+    # The Product's two inputs are too close for a label each: the factor comes by wire.
+    sheet.wire("kgain_factor.Out", "kgain_step.In2")
+
+
+def client_server(name: str = "client_server", kgain_step: bool = False) -> _Sheet:
+    """Design ``name``; with ``kgain_step``, the server's k_gain is stepped as by its ``m`` then ``l`` keys."""
+    sheet = _Sheet(name)
     _board(sheet, 0, 0, "S")
     _board(sheet, 0, 40, "C")
     # Both boards' leg-1 outputs together, leg-2 outputs together, the load between.
@@ -207,7 +239,12 @@ def client_server() -> _Sheet:
 
     # The frame: k_gain i_s, Vref and w0, one control period late at the client.
     sheet.add("Gain", "k_gain", 0, 160, params={"Value": K_GAIN})
-    sheet.signal("i_server", "iS1.Out", "k_gain.In")
+    if kgain_step:
+        _kgain_keys(sheet, 0, 260)
+        sheet.signal("i_server", "iS1.Out", "kgain_step.In1")
+        sheet.signal("i_server_keyed", "kgain_step.Out", "k_gain.In")
+    else:
+        sheet.signal("i_server", "iS1.Out", "k_gain.In")
     _delay(sheet, "link_iref", 10, 160)
     _delay(sheet, "link_vref", 10, 170)
     _delay(sheet, "link_w0", 10, 180)
@@ -229,8 +266,13 @@ def client_server() -> _Sheet:
     return sheet
 
 
+def client_server_kgain_step() -> _Sheet:
+    """``client_server`` with the k_gain step of :func:`_kgain_keys`, for the step response."""
+    return client_server("client_server_kgain_step", kgain_step=True)
+
+
 #: The builders, in project order.
-DESIGNS = (client_server,)
+DESIGNS = (client_server, client_server_kgain_step)
 
 
 def build_sheets() -> list[_Sheet]:
@@ -244,7 +286,7 @@ def project_text(sheets: list[_Sheet] | None = None) -> str:
     designs = []
     for sheet in sheets:
         design = sheet.to_json()
-        design["TransientAnalysis"]["EndTime"] = END_TIME
+        design["TransientAnalysis"]["EndTime"] = END_TIMES.get(sheet.name, END_TIME)
         designs.append(design)
     project = {"Designs": designs, "Libraries": [], "TestBenches": [], "ThermalData": []}
     return json.dumps(project, indent=2, ensure_ascii=False) + "\n"

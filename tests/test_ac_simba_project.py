@@ -198,3 +198,32 @@ def test_sampled_currents_match_the_analysis_for_any_k_gain():
     ratio = np.sum(i_c * rotation) / np.sum(i_s * rotation)
     assert abs(ratio) == pytest.approx(0.5, abs=1e-3)
     assert math.degrees(np.angle(ratio)) == pytest.approx(-1.8, abs=0.02)
+
+
+def test_kgain_step_design_is_client_server_with_the_keys(sheets, design):
+    import aesim.simba
+
+    from simbaflow.engines.embedded.model import SUPPORTED
+
+    step = jsimba.get_design(jsimba.load_project(PROJECT), "client_server_kgain_step")
+    found, problems = nets_by_position(step["Circuit"])
+    assert problems == []
+    assert set(found) == _merged(sheets[1].nets)
+    # k_gain x factor x i_server goes into the link; the factor is key_m + key_l.
+    assert _net_of(found, "iS1.Out") == {"iS1.Out", "kgain_step.In1"}
+    assert _net_of(found, "kgain_step.In2") == {"kgain_step.In2", "kgain_factor.Out"}
+    assert _net_of(found, "k_gain.In") == {"k_gain.In", "kgain_step.Out"}
+    assert _net_of(found, "link_iref.In") == {"k_gain.Out", "link_iref.In"}
+    keys = ("InitialValue", "FinalValue", "StepTime")
+    assert [_params(step, "key_m")[k] for k in keys] == ["1", "0.5", "0.1"]
+    assert [_params(step, "key_l")[k] for k in keys] == ["0", "1 - 0.5", "0.16"]
+    assert step["TransientAnalysis"]["EndTime"] == "0.3"
+    # Every device of client_server is there with the same parameters.
+    names = jsimba.device_names(design)
+    assert set(names) < set(jsimba.device_names(step))
+    for name in names:
+        assert _params(step, name) == _params(design, name)
+    metadata = next(Path(aesim.simba.__file__).parent.rglob("device_metadata.json"))
+    library = {item["LibraryItemName"] for item in json.loads(metadata.read_text())}
+    used = {d["LibraryName"] for d in jsimba.devices(step)}
+    assert used <= library and used <= set(SUPPORTED)

@@ -56,3 +56,37 @@ def test_report_shows_voltage_currents_and_phase_error(ac_swept):
     assert "phase_error_deg" in page and "<svg" in page
     report = (out / "report.html").read_text()
     assert "waveforms.html" in report and "metrics.csv" in report
+
+
+def test_kgain_step_and_startup_measured(ac_swept):
+    # Design client_server_kgain_step: the server's k_gain x 0.5 at 0.1 s (`m`), back at 0.16 s (`l`).
+    import math
+
+    import numpy as np
+
+    from simbaflow.runio import read_run_parquet
+
+    out = ac_swept / "results" / "ac_small"
+    cid = "v0p04-500-0_i0p3-250-0_k1_clpr"
+    m = pd.read_csv(out / "metrics.csv").set_index(["candidate_id", "design"])
+    base, step = m.loc[(cid, "client_server")], m.loc[(cid, "client_server_kgain_step")]
+    assert base.status == "ok" and step.status == "ok"
+    # The client current as the firmware samples it (every 100 µs tick), one period before
+    # each key and at the end: k_gain × the server's, then 0.5 × that, then again k_gain ×.
+    df, _ = read_run_parquet(ac_swept / step.run_file)  # relative to the study's directory
+    t = df["time_s"].to_numpy()
+    assert t[-1] == pytest.approx(0.3)  # the design's own end time
+    for end_s, expected in ((0.1, 1.0), (0.16, 0.5), (0.3, 1.0)):
+        ticks = np.arange(round((end_s - 0.02) / 1e-4), round(end_s / 1e-4)) * 1e-4
+        rotation = np.exp(-2j * math.pi * 50 * ticks)
+        i_s, i_c = (np.interp(ticks, t, df[name].to_numpy()) for name in ("Ls1 - Current", "Lc1 - Current"))
+        assert abs(np.sum(i_c * rotation) / np.sum(i_s * rotation)) == pytest.approx(expected, rel=0.02)
+    # Settling after the step: finite and within twice the analytic 2 % settling time of the coupled loops.
+    analytic = pd.read_csv(out / "candidates.csv").set_index("candidate_id").loc[cid, "settling_time_s"]
+    assert 0 < step.kgain_step_settling_s < 2 * analytic
+    assert math.isnan(base.kgain_step_settling_s)
+    # Start-up: both designs are the same circuit until 0.1 s.
+    for row in (base, step):
+        assert 0 < row.startup_settling_s < 0.1 and 0 < row.client_startup_settling_s < 0.1
+    assert step.startup_settling_s == pytest.approx(base.startup_settling_s, abs=2e-4)
+    assert step.client_startup_settling_s == pytest.approx(base.client_startup_settling_s, abs=2e-4)

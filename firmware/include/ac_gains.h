@@ -5,11 +5,11 @@
  * study:             ac_client_server
  * candidate:         v0p04-500-0_i0p3-250-0_k1_clpr
  * spec:              design/ac_client_server.yaml
- * spec_sha256:       807c11996fcfc2945cfcef36db8091f5e19d665e3a3105174ebfdaa196f0daf6
+ * spec_sha256:       159f9c4c2287dba6e19933fcad91acf1c8277cff42bb02b30b868a41a37a6e38
  * engine:            embedded
  * simbaflow_version: 0.1.0
- * git_commit:        5cccc747f727c30fe530d636e75644375f62d540
- * date:              2026-11-22T09:29:15Z
+ * git_commit:        5d8f8e948a966fcd99491ab6ea3aae6a9b874823
+ * date:              2026-11-22T10:09:13Z
  * discretisation:    control_library_pr
  * settling_time_s:             0.0276474
  * phase_error_deg:             -1.8

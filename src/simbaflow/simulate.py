@@ -260,7 +260,8 @@ def run_batch(spec: dict, batch: str, manifest: str | Path, engine_name: str, re
         if _reusable(record, parquet, run, project_sha, engine.name):
             entries.append({"run_id": run.run_id, "design": run.design, "status": "ok", "message": "", "reused": True})
             continue
-        result = execute_run(engine, project, run, cfg, sim.get("end_time_s"), cfg.get("timeout_s", sim.get("timeout_s")))
+        result = execute_run(engine, project, run, cfg, cfg.get("end_time_s", sim.get("end_time_s")),
+                             cfg.get("timeout_s", sim.get("timeout_s")))
         meta = {"design": run.design, "project": str(project), "project_sha256": project_sha,
                 "overrides": run.overrides, "candidates": list(run.candidates), "run_id": run.run_id}
         write_run_parquet(parquet, result, meta)

@@ -27,13 +27,15 @@ METRIC_COLUMNS = [
     "voltage_amplitude_error_pct", "voltage_phase_error_deg", "voltage_thd_pct", "client_tracking_error_pct",
     "phase_error_deg", "phase_error_abs_deg", "analytic_phase_error_deg", "analytic_voltage_amplitude_error_pct",
     "analytic_client_tracking_error_pct",
+    # AC start-up and k_gain step (one-period sliding fundamentals, 2 % band)
+    "startup_settling_s", "client_startup_settling_s", "kgain_step_settling_s",
 ]
 
 #: Simulated metrics a selection may name as ``<design>.<metric>``.
 SELECTABLE = ("overshoot_pct", "rise_time_s", "settling_time_s", "steady_state_error", "ripple_pp", "iae", "itae",
               "duty_saturation_s", "tracking_error_pct", "power_error_pct", "power_overshoot_pct", "status",
               "voltage_amplitude_error_pct", "voltage_thd_pct", "client_tracking_error_pct", "phase_error_deg",
-              "phase_error_abs_deg")
+              "phase_error_abs_deg", "startup_settling_s", "client_startup_settling_s", "kgain_step_settling_s")
 
 
 def analytic_model(cfg: dict) -> str:
@@ -41,14 +43,22 @@ def analytic_model(cfg: dict) -> str:
     return cfg.get("analytic") or ("continuous" if set(cfg.get("set", {}).values()) <= {"kp", "ki"} else "discrete")
 
 
-def measure_ac_run(parquet: Path, cfg: dict, f0_hz: float, k_gain: float) -> dict[str, Any]:
-    """Steady-state AC figures of one client/server run (see :mod:`simbaflow.ac_metrics`)."""
-    from simbaflow.ac_metrics import client_server_metrics
+def measure_ac_run(parquet: Path, cfg: dict, f0_hz: float, k_gain: float, ts_s: float | None = None) -> dict[str, Any]:
+    """Steady-state, start-up and k_gain-step figures of one client/server run.
+
+    See :func:`simbaflow.ac_metrics.client_server_metrics` and
+    :func:`simbaflow.ac_metrics.transient_metrics`; the design's
+    ``kgain_factor`` signal, when it names one, gives the k_gain step; the
+    transient figures take the currents at the control ticks ``k·ts_s``.
+    """
+    from simbaflow.ac_metrics import client_server_metrics, transient_metrics
 
     df, _ = read_run_parquet(parquet)
     t = df["time_s"].to_numpy()
-    return client_server_metrics(t, *(df[cfg[k]].to_numpy() for k in ("v_load", "i_server", "i_client", "v_ref")),
-                                 f0_hz=f0_hz, k_gain=k_gain)
+    waves = [df[cfg[k]].to_numpy() for k in ("v_load", "i_server", "i_client", "v_ref")]
+    factor = df[cfg["kgain_factor"]].to_numpy() if cfg.get("kgain_factor") else None
+    return {**client_server_metrics(t, *waves, f0_hz=f0_hz, k_gain=k_gain),
+            **transient_metrics(t, *waves, f0_hz=f0_hz, k_gain=k_gain, factor=factor, ts_s=ts_s)}
 
 
 def measure_run(parquet: Path, record: dict, cfg: dict, period_s: float) -> dict[str, Any]:
@@ -82,7 +92,8 @@ def gather_metrics(spec_path: str | Path, candidates_csv: str | Path, out_csv: s
         if status == "ok":
             try:
                 if ac:
-                    measured.update(measure_ac_run(parquet, cfg, spec["ac"]["f0_hz"], analytic[run.run_id]["k_gain"]))
+                    measured.update(measure_ac_run(parquet, cfg, spec["ac"]["f0_hz"], analytic[run.run_id]["k_gain"],
+                                                   spec["ac"]["ts_s"]))
                 else:
                     measured.update(measure_run(parquet, record, cfg, 1.0 / analytic[run.run_id]["fs_hz"]))
             except (KeyError, ValueError) as exc:
