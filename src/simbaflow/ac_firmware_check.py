@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from simbaflow import pr_model
 from simbaflow.ac_firmware import c_float_value, read_ac_gains_header
 from simbaflow.firmware_check import (
     ARM_CC, ARM_CFLAGS, ARM_CXX, COMMON_CFLAGS, CXXFLAGS, DOUBLE_HELPER, HOST_CC, WARNINGS, CheckReport,
-    FirmwareCheckError, _run, object_facts,
+    FirmwareCheckError, _run, object_facts, promoted_selection,
 )
 
 #: Where promote writes the AC header, relative to the firmware directory.
@@ -91,17 +90,6 @@ def model_from_header(fields: dict[str, str], header: Path) -> AcModel:
                                       -v_bus, v_bus) for role in ROLES}
     return AcModel(params["server"], params["client"], f("TS_S"), f("W0_RAD_S"), v_bus, f("K_GAIN"),
                    f"header {header}")
-
-
-def promoted_ac_selection(project_dir: Path, fields: dict[str, str]) -> dict | None:
-    """``results/<study>/selection.json`` if it still selects the header's candidate (same date), else None."""
-    path = project_dir / "results" / fields.get("study", "") / "selection.json"
-    if not path.is_file():
-        return None
-    selection = json.loads(path.read_text())
-    same = (selection.get("candidate_id") == fields.get("candidate")
-            and selection.get("provenance", {}).get("created_utc") == fields.get("date"))
-    return selection if same else None
 
 
 # --------------------------------------------------------------------------- stimulus
@@ -281,7 +269,7 @@ def run_ac_check(firmware_dir: str | Path, project_dir: str | Path = ".", select
                                  "run `simbaflow promote results/<study>/selection.json`")
     fields = read_ac_gains_header(header.read_text())
     if selection is None:
-        selection = promoted_ac_selection(project_dir, fields)
+        selection = promoted_selection(project_dir, fields)
     spec_rel = selection["spec_path"] if selection is not None else fields.get("spec", "")
     spec_path = project_dir / spec_rel
     if not spec_path.is_file():
