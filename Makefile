@@ -36,6 +36,7 @@ sweep: setup
 	$(BIN)/simbaflow sweep $(STUDY) --cores $(CORES)
 
 test: setup system-deps
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 # Host build + bit-exact replay of the promoted controller, Cortex-M4F cross-compile.
@@ -45,7 +46,7 @@ firmware-check: setup system-deps
 bench: setup
 	$(BIN)/python benchmarks/bench_sweep.py
 
-# Rebuild simba_projects/dc_current_loop.jsimba (after a firmware controller change).
+# Rebuild simba_projects/*.jsimba (after a firmware controller change).
 .PHONY: simba-projects
 simba-projects: setup
 	$(BIN)/python simba_projects/build.py

@@ -1,4 +1,4 @@
-# simbaflow workflow: design -> (simulate) -> select -> report.
+# simbaflow workflow: design -> simulate -> select -> review.
 # Run through `simbaflow sweep SPEC` (or `snakemake --config spec=SPEC --cores N`).
 from snakemake.utils import min_version
 
@@ -12,16 +12,13 @@ include: "workflows/rules/common.smk"
 include: "workflows/rules/design.smk"
 include: "workflows/rules/simulate.smk"
 include: "workflows/rules/select.smk"
-include: "workflows/rules/figures.smk"
-include: "workflows/rules/bench.smk"
+include: "workflows/rules/review.smk"
 
 
 rule all:
     input:
-        f"{RESULTS}/candidates.csv",
-        f"{RESULTS}/selection.json",
-        FIGURES,
-        SIM_FIGURES,
-        [f"{RESULTS}/pages/{cid}.html" for cid in CANDIDATES] if SIMULATE else [],
-        [f"{RESULTS}/bench.html"] if BENCH else [],
+        final_outputs(),
+        # Every run batch and the table gathered from them are targets too, so a rerun redoes
+        # whatever a sweep left failed, missing or unreadable even when the report is up to date.
+        simulation_manifests if SIMULATE else [],
     default_target: True

@@ -53,8 +53,8 @@ VTRI tri 0 PULSE(0 1 0 {rise:.12g} {rise:.12g} 1p {period:.12g})
 
 def warm_runs(n: int) -> tuple[list[float], list[float]]:
     """Wall and CPU seconds of ``n`` runs of the compiled design (after one warm-up run)."""
-    from simbaflow import jsimba
-    from simbaflow.engines.embedded import compile_design
+    from simbaflow.simulate import jsimba
+    from simbaflow.simulate.engines.embedded import compile_design
 
     compiled = compile_design(jsimba.get_design(jsimba.load_project(PROJECT), DESIGN))
     compiled.run()
@@ -81,15 +81,15 @@ def cold_cli(n: int, out: Path) -> tuple[list[float], int]:
 
 
 def import_time(n: int) -> list[float]:
-    code = "import time; t = time.perf_counter(); import simbaflow.engines.embedded; print(time.perf_counter() - t)"
+    code = "import time; t = time.perf_counter(); import simbaflow.simulate.engines.embedded; print(time.perf_counter() - t)"
     return [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
             for _ in range(n)]
 
 
 def sweep_memory(n_runs: int) -> tuple[float, float]:
     """Peak RSS (MB) of this process after a sweep of ``n_runs`` kept results, and its duration."""
-    from simbaflow import jsimba
-    from simbaflow.engines.embedded import compile_design
+    from simbaflow.simulate import jsimba
+    from simbaflow.simulate.engines.embedded import compile_design
 
     compiled = compile_design(jsimba.get_design(jsimba.load_project(PROJECT), DESIGN))
     kept = []
@@ -101,8 +101,8 @@ def sweep_memory(n_runs: int) -> tuple[float, float]:
 
 
 def ngspice_comparison(steps: list[float], ours_t: np.ndarray, ours_il: np.ndarray, ours_s: float) -> None:
-    from simbaflow.engines.embedded.circuit import R_OFF_OHM, R_ON_MIN_OHM
-    from simbaflow.engines.embedded.ngspice import ngspice_available, run_ngspice
+    from simbaflow.simulate.engines.embedded.circuit import R_OFF_OHM, R_ON_MIN_OHM
+    from simbaflow.simulate.engines.embedded.ngspice import ngspice_available, run_ngspice
 
     if not ngspice_available():
         print("ngspice: not installed, comparison skipped")
@@ -148,7 +148,7 @@ def main() -> None:
     print(f"warm run ({DESIGN}, {END_S * 1e3:.0f} ms): median {statistics.median(warm) * 1e3:.1f} ms wall, "
           f"{statistics.median(cpu) * 1e3:.1f} ms CPU (min {min(warm) * 1e3:.1f}, max {max(warm) * 1e3:.1f}, n={len(warm)})")
     imports = import_time(repeats)
-    print(f"import simbaflow.engines.embedded: median {statistics.median(imports) * 1e3:.0f} ms")
+    print(f"import simbaflow.simulate.engines.embedded: median {statistics.median(imports) * 1e3:.0f} ms")
     out = Path("/tmp") / "simbaflow-bench-embedded.parquet"
     cold, peak_kb = cold_cli(max(3, repeats // 2), out)
     print(f"cold CLI 'simbaflow simulate --engine embedded': median {statistics.median(cold):.2f} s; "
@@ -156,8 +156,8 @@ def main() -> None:
     peak_mb, duration = sweep_memory(100)
     print(f"100-run in-process sweep (compile once): {duration:.1f} s, peak RSS {peak_mb:.0f} MB")
     if not args.quick:
-        from simbaflow import jsimba
-        from simbaflow.engines.embedded import compile_design
+        from simbaflow.simulate import jsimba
+        from simbaflow.simulate.engines.embedded import compile_design
 
         compiled = compile_design(jsimba.get_design(jsimba.load_project(PROJECT), DESIGN))
         # On a 1 us grid: the exact solution at each point, not a chord between events.

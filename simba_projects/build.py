@@ -17,7 +17,7 @@ Designs (signals are SIMBA's ``"<device> - <scope>"``):
   16 kHz triangular carrier and comparator, ``iRef`` square wave 6 A <-> 14 A
   at 100 Hz.
 - ``discrete_pi``: the same leg; the controller is a C Code block
-  (``pi_controller``, the firmware source, see :func:`simbaflow.sil.block_code`)
+  (``pi_controller``, the firmware source, see :func:`simbaflow.simulate.sil.block_code`)
   sampled by a 16 kHz ``clock`` through a zero-crossing detector, with
   coefficients from the constants ``a0`` and ``a1`` and the computation delay
   (samples, 0 or 1) from the constant ``delay``.
@@ -37,8 +37,8 @@ from pathlib import Path
 
 from aesim.simba import Design
 
-from simbaflow.atomic import write_bytes
-from simbaflow.sil import block_code
+from simbaflow.core.atomic import write_bytes
+from simbaflow.simulate.sil import block_code
 
 #: Output file, next to this script.
 PROJECT_PATH = Path(__file__).resolve().parent / "dc_current_loop.jsimba"

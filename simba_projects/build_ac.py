@@ -18,7 +18,7 @@ Design ``client_server`` (seeds 000/001, values of ``design/ac_client_server.yam
 - Leg 1 runs at duty d, leg 2 at 1 - d (TWIST's buck leg 1 and boost leg 2
   under one duty), so the bridge's mean differential voltage is (2d - 1) 40 V;
   d = 0.5 + u / (2 Udc) as the firmware computes it. 200 kHz carriers.
-- ``pr_server``: C Code block (firmware PR, :func:`simbaflow.sil.pr_block_code`)
+- ``pr_server``: C Code block (firmware PR, :func:`simbaflow.simulate.sil.pr_block_code`)
   on ``Vref`` (12 V, 50 Hz sine) minus ``V1_low - V2_low``.
 - ``pr_client``: the same code on ``k_gain`` x server current minus client
   current, both measured on leg 1 (``iS1``, ``iC1``), plus the received
@@ -40,8 +40,8 @@ import json
 import sys
 from pathlib import Path
 
-from simbaflow.atomic import write_bytes
-from simbaflow.sil import pr_block_code
+from simbaflow.core.atomic import write_bytes
+from simbaflow.simulate.sil import pr_block_code
 
 HERE = Path(__file__).resolve().parent
 #: Output file, next to this script.

@@ -6,7 +6,7 @@ ends), so a test states its circuit as a list of connections.
 
 from __future__ import annotations
 
-from simbaflow.netlist import pin_positions
+from simbaflow.simulate.netlist import pin_positions
 
 
 def device(library: str, name: str, left: int, top: int, angle: int = 0, **parameters) -> dict:

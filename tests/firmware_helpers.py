@@ -114,11 +114,11 @@ def write_seed_run(root: Path, duty_offset: float = 0.0) -> Path:
     """
     import numpy as np
 
-    from simbaflow.controller_model import pi_float32_response
-    from simbaflow.engines.base import RunResult
-    from simbaflow.firmware_check import simulated_errors
-    from simbaflow.plants import Plant
-    from simbaflow.runio import write_run_parquet
+    from simbaflow.promote.pi_model import pi_float32_response
+    from simbaflow.simulate.engines.base import RunResult
+    from simbaflow.promote.pi_check import simulated_errors
+    from simbaflow.design.plants import Plant
+    from simbaflow.simulate.runio import write_run_parquet
 
     a0, a1, ts = SEED_CANDIDATE["a0"], SEED_CANDIDATE["a1"], SEED_CANDIDATE["ts_s"]
     sim = simulated_errors(Plant("voltage_compensated_inductor", 6e-3, 30.0, 600.0), a0, a1, ts, -1.0, 1.0)

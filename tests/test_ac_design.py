@@ -11,10 +11,11 @@ import yaml
 from scipy.linalg import expm
 
 from cli_helpers import REPO, run_cli
-from simbaflow import ac_design, realisations
-from simbaflow.errors import SpecError
-from simbaflow.selection import select
-from simbaflow.spec import load_spec, validate_spec
+from simbaflow.design import coupled_inverters as ac_design, realisations
+from simbaflow.design.sweepspace import expand_pr_sweep
+from simbaflow.core.errors import SpecError
+from simbaflow.select.ranking import select
+from simbaflow.core.spec import load_spec, validate_spec
 
 SPEC_PATH = REPO / "design" / "ac_client_server.yaml"
 TS_S, F0_HZ = 1.0e-4, 50.0
@@ -40,7 +41,7 @@ def _small_spec(link_delay_samples: int = 1, **sweep) -> dict:
 def _simulate(gains: dict, k_gain: float, n_steps: int, link_delay: int = 1) -> dict[str, np.ndarray]:
     """The client/server loops stepped sample by sample: Pr recurrences, plant by matrix exponential.
 
-    Written independently of :mod:`simbaflow.ac_design` (no python-control):
+    Written independently of :mod:`simbaflow.design.coupled_inverters` (no python-control):
     the plant is integrated exactly over each hold interval and each PR runs
     control_library's difference equation without saturation.
     """
@@ -141,7 +142,7 @@ def test_settling_time_closed_form():
 def test_tustin_alternative_and_phi_prime_expansion():
     spec = _small_spec(discretisation=["control_library_pr", "tustin_prewarp"])
     spec["ac"]["sweep"]["client"]["phi_prime_rad"] = [0.0, 0.0314159]
-    cands = ac_design.expand_ac_sweep(spec)
+    cands = expand_pr_sweep(spec)
     # Tustin has no φ′: its φ′ ≠ 0 combination is skipped.
     assert [c["discretisation"] for c in cands] == ["control_library_pr", "control_library_pr", "tustin_prewarp"]
     rows = ac_design.evaluate_ac_study(spec)

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from simbaflow import ac_design
-from simbaflow.ac_firmware import render_ac_gains_header
-from simbaflow.selection import broken_constraints
-from simbaflow.spec import load_spec
+from simbaflow.design import coupled_inverters as ac_design
+from simbaflow.design.sweepspace import expand_pr_sweep
+from simbaflow.promote.pr_header import render_ac_gains_header
+from simbaflow.select.ranking import broken_constraints
+from simbaflow.core.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "firmware/apps/client_server"
@@ -74,7 +75,7 @@ def test_committed_header_is_the_selection_rendered():
     spec = load_spec(SPEC)
     text = HEADER.read_text()
     cid = re.search(r"^ \* candidate:\s+(\S+)$", text, flags=re.M).group(1)
-    (cand,) = [c for c in ac_design.expand_ac_sweep(spec) if c["candidate_id"] == cid]
+    (cand,) = [c for c in expand_pr_sweep(spec) if c["candidate_id"] == cid]
     row = ac_design.evaluate_ac_candidate(spec, cand)
     # Constraints on simulated metrics (`design.metric`) are the sweep's to check; the analytic ones here.
     analytic = {k: v for k, v in spec["selection"]["constraints"].items() if "." not in k}

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from simbaflow import ac_metrics
+from simbaflow.select import sine_waveforms as ac_metrics
 
 F0 = 50.0
 W0 = 2 * math.pi * F0

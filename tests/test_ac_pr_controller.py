@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from simbaflow import pr_model, realisations
-from simbaflow.ac_firmware import render_ac_gains_header
-from simbaflow.pr_model import F32
+from simbaflow.promote import pr_model
+
+from simbaflow.design import realisations
+from simbaflow.promote.pr_header import render_ac_gains_header
+from simbaflow.promote.pr_model import F32
 
 REPO = Path(__file__).resolve().parents[1]
 FW = REPO / "firmware"
@@ -168,7 +170,7 @@ def test_cortex_m4f_build_is_single_precision(tmp_path):
 
 
 def test_simba_block_runs_the_controller_at_clock_ticks(tmp_path):
-    from simbaflow.sil import PR_BLOCK_SOURCES, pr_block_code
+    from simbaflow.simulate.sil import PR_BLOCK_SOURCES, pr_block_code
 
     import aesim.simba
 
@@ -176,7 +178,7 @@ def test_simba_block_runs_the_controller_at_clock_ticks(tmp_path):
     if include is None:
         pytest.fail("aesim.simba's simba_library.h is missing")
     code = pr_block_code()
-    assert code.encode() == b"".join((REPO / p).read_bytes() for p in PR_BLOCK_SOURCES)
+    assert code.encode() == b"".join((REPO / "firmware" / p).read_bytes() for p in PR_BLOCK_SOURCES)
     src = tmp_path / "block.c"
     src.write_text(code)
     so = tmp_path / "block.so"

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simbaflow import jsimba
-from simbaflow.sil import PR_BLOCK_SOURCES, pr_block_code
+from simbaflow.simulate import jsimba
+from simbaflow.simulate.sil import PR_BLOCK_SOURCES, pr_block_code
 
 pytest.importorskip("aesim.simba")
 
@@ -107,7 +107,7 @@ def test_link_is_one_control_period_late(design, nets):
 
 
 def test_c_code_blocks_are_the_firmware_source_byte_for_byte(design, nets):
-    expected = b"".join((ROOT / relative).read_bytes() for relative in PR_BLOCK_SOURCES)
+    expected = b"".join((ROOT / "firmware" / relative).read_bytes() for relative in PR_BLOCK_SOURCES)
     assert pr_block_code().encode("utf-8") == expected
     for role in ("server", "client"):
         block = jsimba.device_by_name(design, f"pr_{role}")
@@ -132,7 +132,7 @@ def test_gains_are_the_committed_selection(design):
 def test_devices_are_simba_library_items_the_embedded_engine_supports(design):
     import aesim.simba
 
-    from simbaflow.engines.embedded.model import SUPPORTED
+    from simbaflow.simulate.engines.embedded.model import SUPPORTED
 
     metadata = next(Path(aesim.simba.__file__).parent.rglob("device_metadata.json"))
     library = {item["LibraryItemName"] for item in json.loads(metadata.read_text())}
@@ -142,11 +142,11 @@ def test_devices_are_simba_library_items_the_embedded_engine_supports(design):
 
 
 def test_embedded_engine_runs_the_design_and_the_link_delays():
-    from simbaflow.engines.base import Overrides
-    from simbaflow.engines.select import get_engine
+    from simbaflow.simulate.engines.base import Overrides
+    from simbaflow.simulate.engines.select import select_engine
 
     signals = ["Vref - Out", "link_vref - Out"]
-    run = get_engine("embedded").run(PROJECT, "client_server", Overrides(), signals, 1.5e-3)
+    run = select_engine("embedded")[0].run(PROJECT, "client_server", Overrides(), signals, 1.5e-3)
     assert run.ok, run.message
     t = np.asarray(run.time_s)
     sent, received = (np.asarray(run.signals[s]) for s in signals)
@@ -163,13 +163,13 @@ def test_firmware_pr_in_the_embedded_engine_meets_the_phase_requirement():
     # Software in the loop: both firmware PRs switch the two bridges (carriers
     # lowered to 20 kHz to keep the run short), k_gain = 1 as selected; the
     # analysis predicts a 1.8° lag (one link period).
-    from simbaflow.ac_metrics import client_server_metrics
-    from simbaflow.engines.base import Overrides
-    from simbaflow.engines.select import get_engine
+    from simbaflow.select.sine_waveforms import client_server_metrics
+    from simbaflow.simulate.engines.base import Overrides
+    from simbaflow.simulate.engines.select import select_engine
 
     signals = ["v_load - Out", "Ls1 - Current", "Lc1 - Current", "Vref - Out"]
     overrides = Overrides(parameters={"TRIS": {"Frequency": "20k"}, "TRIC": {"Frequency": "20k"}})
-    run = get_engine("embedded").run(PROJECT, "client_server", overrides, signals, 0.15)
+    run = select_engine("embedded")[0].run(PROJECT, "client_server", overrides, signals, 0.15)
     assert run.ok, run.message
     s = {k: np.asarray(v) for k, v in run.signals.items()}
     m = client_server_metrics(np.asarray(run.time_s), s["v_load - Out"], s["Ls1 - Current"], s["Lc1 - Current"],
@@ -184,12 +184,12 @@ def test_sampled_currents_match_the_analysis_for_any_k_gain():
     # What the firmware controls are the currents sampled at each tick (the
     # carrier valley). On those, the PRs in the switched circuit realise the
     # analytic prediction exactly: client = k_gain x server, 1.8° late.
-    from simbaflow.engines.base import Overrides
-    from simbaflow.engines.select import get_engine
+    from simbaflow.simulate.engines.base import Overrides
+    from simbaflow.simulate.engines.select import select_engine
 
     overrides = Overrides(parameters={"TRIS": {"Frequency": "20k"}, "TRIC": {"Frequency": "20k"},
                                       "k_gain": {"Value": "0.5"}})
-    run = get_engine("embedded").run(PROJECT, "client_server", overrides, ["Ls1 - Current", "Lc1 - Current"], 0.15)
+    run = select_engine("embedded")[0].run(PROJECT, "client_server", overrides, ["Ls1 - Current", "Lc1 - Current"], 0.15)
     assert run.ok, run.message
     t = np.asarray(run.time_s)
     ticks = np.arange(1100, 1500) * 1e-4  # two whole periods of 50 Hz, after the 28 ms settling
@@ -203,7 +203,7 @@ def test_sampled_currents_match_the_analysis_for_any_k_gain():
 def test_kgain_step_design_is_client_server_with_the_keys(sheets, design):
     import aesim.simba
 
-    from simbaflow.engines.embedded.model import SUPPORTED
+    from simbaflow.simulate.engines.embedded.model import SUPPORTED
 
     step = jsimba.get_design(jsimba.load_project(PROJECT), "client_server_kgain_step")
     found, problems = nets_by_position(step["Circuit"])

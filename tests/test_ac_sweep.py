@@ -64,7 +64,7 @@ def test_kgain_step_and_startup_measured(ac_swept):
 
     import numpy as np
 
-    from simbaflow.runio import read_run_parquet
+    from simbaflow.simulate.runio import read_run_parquet
 
     out = ac_swept / "results" / "ac_small"
     cid = "v0p04-500-0_i0p3-250-0_k1_clpr"

@@ -5,11 +5,11 @@ import copy
 import numpy as np
 import pytest
 
-from simbaflow.candidates import evaluate_candidate
-from simbaflow.errors import NoFeasibleCandidate
-from simbaflow.selection import broken_constraints, select
-from simbaflow.spec import validate_spec
-from simbaflow.sweepspace import expand_sweep
+from simbaflow.design.candidates import evaluate_candidate
+from simbaflow.core.errors import NoFeasibleCandidate
+from simbaflow.select.ranking import broken_constraints, select
+from simbaflow.core.spec import validate_spec
+from simbaflow.design.sweepspace import expand_pi_sweep as expand_sweep
 
 SPEC = validate_spec({
     "study": "t",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from simbaflow import jsimba
+from simbaflow.simulate import jsimba
 from simbaflow.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

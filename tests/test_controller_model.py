@@ -5,10 +5,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from simbaflow.controller_model import (
+from simbaflow.promote.pi_model import (
     PiFixedParams, pi_fixed_params, pi_fixed_response, pi_float32_response, round_shift, ulp_distance,
 )
-from simbaflow.fixedpoint import FixedPointOverflow, QFormat
+from simbaflow.core.fixedpoint import FixedPointOverflow, QFormat
 
 Q16_16 = QFormat(32, 16)
 # Seed 002: Kp = 0.14, Ki = 250, Ts = 1/16 kHz, Tustin.

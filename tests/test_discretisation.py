@@ -6,8 +6,8 @@ import control
 import numpy as np
 import pytest
 
-from simbaflow.discretisation import METHODS, pi_recurrence, recurrence_tf
-from simbaflow.realisations import control_library_pid_recurrence
+from simbaflow.design.discretisation import METHODS, pi_recurrence, recurrence_tf
+from simbaflow.design.realisations import control_library_pid_recurrence
 
 KP, KI, TS = 0.14, 250.0, 1 / 16e3
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from embedded_designs import design, device, open_loop_leg
-from simbaflow.engines.embedded import compile_design
+from simbaflow.simulate.engines.embedded import compile_design
 
 
 def _rl_design(v, r, l, end):

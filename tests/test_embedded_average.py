@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from embedded_designs import design, device, open_loop_leg
-from simbaflow.engines.embedded import SUPPORTED, compile_design
-from simbaflow.engines.embedded.circuit import R_ON_MIN_OHM
-from simbaflow.errors import SpecError
-from simbaflow.netlist import pin_positions
+from simbaflow.simulate.engines.embedded import SUPPORTED, compile_design
+from simbaflow.simulate.engines.embedded.circuit import R_ON_MIN_OHM
+from simbaflow.core.errors import SpecError
+from simbaflow.simulate.netlist import pin_positions
 
 
 def _run(source, frequency_hz, initial, end_s, **run_kwargs):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from embedded_designs import design, device
-from simbaflow.engines.embedded import compile_design
-from simbaflow.engines.embedded.ccode import compile_code
-from simbaflow.errors import SimbaflowError, SpecError
+from simbaflow.simulate.engines.embedded import compile_design
+from simbaflow.simulate.engines.embedded.ccode import compile_code
+from simbaflow.core.errors import SimbaflowError, SpecError
 
 COUNTER = r"""
 #include "simba_library.h"

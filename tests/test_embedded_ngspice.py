@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from embedded_designs import open_loop_leg
-from simbaflow.engines.embedded import compile_design
-from simbaflow.engines.embedded.circuit import R_OFF_OHM, R_ON_MIN_OHM
-from simbaflow.engines.embedded.ngspice import ngspice_available, run_ngspice
+from simbaflow.simulate.engines.embedded import compile_design
+from simbaflow.simulate.engines.embedded.circuit import R_OFF_OHM, R_ON_MIN_OHM
+from simbaflow.simulate.engines.embedded.ngspice import ngspice_available, run_ngspice
 
 pytestmark = pytest.mark.skipif(not ngspice_available(), reason="ngspice not installed (make system-deps)")
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simbaflow import jsimba
-from simbaflow.engines.base import Overrides
-from simbaflow.engines.select import get_engine
-from simbaflow.errors import SpecError
+from simbaflow.simulate import jsimba
+from simbaflow.simulate.engines.base import Overrides
+from simbaflow.simulate.engines.select import select_engine
+from simbaflow.core.errors import SpecError
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference" / "direct_current_power_flow_control.jsimba"
@@ -31,7 +31,7 @@ def _window_mean(time_s, values, start_s, end_s):
 
 @pytest.fixture(scope="module")
 def engine():
-    return get_engine("embedded")
+    return select_engine("embedded")[0]
 
 
 @needs_reference
@@ -98,7 +98,7 @@ def test_every_design_of_our_projects_runs(engine):
 @needs_reference
 def test_cli_simulate_with_the_embedded_engine(tmp_path):
     from simbaflow.cli import main
-    from simbaflow.runio import read_run_parquet
+    from simbaflow.simulate.runio import read_run_parquet
 
     out = tmp_path / "run.parquet"
     main(["simulate", str(REFERENCE), "--design", "2-direct_current_discrete_controller", "--engine", "embedded",

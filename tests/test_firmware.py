@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from firmware_helpers import FIRMWARE, make_project, read_selection, seed_selection
-from simbaflow import firmware_check
-from simbaflow.controller_model import (
+from simbaflow.promote import pi_check as firmware_check
+from simbaflow.promote.pi_model import (
     PiFixedParams, pi_fixed_params, pi_fixed_response, pi_float32_response, ulp_distance,
 )
-from simbaflow.firmware import (
+from simbaflow.promote.pi_header import (
     c_float_literal, diff_fields, header_fields, read_gains_header, render_gains_header,
 )
-from simbaflow.fixedpoint import FixedPointOverflow, QFormat
+from simbaflow.core.fixedpoint import FixedPointOverflow, QFormat
 
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
@@ -180,14 +180,14 @@ def test_double_arithmetic_in_the_module_fails_the_check(tmp_path):
     text = src.read_text()
     assert "    pi->error_prev = 0.0f;\n" in text
     src.write_text(text.replace("    pi->error_prev = 0.0f;\n",
-                                "    pi->error_prev = (float)((double)params->out_min * 0.1);\n", 1))
+                                "    pi->error_prev = (float)((double)pi->params.out_min * 0.1);\n", 1))
     (fw / "include" / "controller_gains.h").write_text(render_gains_header(header_fields(read_selection(sel_path))))
     with pytest.raises(firmware_check.FirmwareCheckError, match=r"pi_controller.o calls double-precision helpers: .*__aeabi_d"):
         firmware_check.run_check(fw, tmp_path)
 
 
 def test_simulated_errors_track_the_seed_reference():
-    from simbaflow.plants import Plant
+    from simbaflow.design.plants import Plant
 
     plant = Plant("voltage_compensated_inductor", 6e-3, 30.0, 600.0)
     stim = firmware_check.simulated_errors(plant, -0.1321875, 0.1478125, 6.25e-5, -1.0, 1.0)
@@ -219,8 +219,8 @@ def test_run_parquet_is_sampled_at_the_controller_instants(tmp_path):
 
 
 def test_run_made_with_other_coefficients_is_refused(tmp_path):
-    from simbaflow.engines.base import RunResult
-    from simbaflow.runio import write_run_parquet
+    from simbaflow.simulate.engines.base import RunResult
+    from simbaflow.simulate.runio import write_run_parquet
 
     result = RunResult(time_s=np.array([0.0, 6.25e-5]),
                        signals={"L1 - Current": np.array([0.0, 1.0]), "iRef - Out": np.array([14.0, 14.0])},

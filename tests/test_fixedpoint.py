@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from simbaflow.fixedpoint import FixedPointOverflow, QFormat, from_hex, matrix_to_fixed, to_fixed, to_hex
+from simbaflow.core.fixedpoint import FixedPointOverflow, QFormat, from_hex, matrix_to_fixed, to_fixed, to_hex
 
 Q16_16 = QFormat(32, 16)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from simbaflow import jsimba
-from simbaflow.engines.base import Overrides
-from simbaflow.errors import SpecError
+from simbaflow.simulate import jsimba
+from simbaflow.simulate.engines.base import Overrides
+from simbaflow.core.errors import SpecError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REFERENCE = SHARED / "reference" / "direct_current_power_flow_control.jsimba"

@@ -4,7 +4,7 @@ import control
 import numpy as np
 import pytest
 
-from simbaflow.metrics import iae, step_metrics
+from simbaflow.design.metrics import iae, step_metrics
 
 
 @pytest.mark.parametrize("xi", [0.3, 0.5, 0.707])

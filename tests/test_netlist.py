@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from simbaflow.errors import SpecError
-from simbaflow.netlist import build_netlist, pin_positions
+from simbaflow.core.errors import SpecError
+from simbaflow.simulate.netlist import build_netlist, pin_positions
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "direct_current_power_flow_control.jsimba"
 

@@ -10,9 +10,9 @@ import pytest
 
 from firmware_helpers import make_project, read_selection, write_selection
 from simbaflow.cli import main
-from simbaflow.firmware import read_gains_header
-from simbaflow.firmware_check import FirmwareCheckError
-from simbaflow.promote import PromotionRefused, promote
+from simbaflow.promote.pi_header import read_gains_header
+from simbaflow.promote.toolchain import FirmwareCheckError
+from simbaflow.promote.pipeline import PromotionRefused, promote
 
 needs_toolchains = pytest.mark.skipif(
     shutil.which("gcc") is None or shutil.which("arm-none-eabi-gcc") is None,
@@ -55,7 +55,7 @@ def test_diff_shows_old_to_new_gains(tmp_path):
 
 
 def promote_header_text(sel):
-    from simbaflow.firmware import header_fields, render_gains_header
+    from simbaflow.promote.pi_header import header_fields, render_gains_header
 
     return render_gains_header(header_fields(read_selection(sel)))
 

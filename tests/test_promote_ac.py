@@ -18,14 +18,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simbaflow import ac_firmware_check, pr_model
-from simbaflow.ac_design import evaluate_ac_study
-from simbaflow.ac_firmware import read_ac_gains_header
+from simbaflow.promote import pr_check as ac_firmware_check, pr_model
+from simbaflow.design.coupled_inverters import evaluate_ac_study
+from simbaflow.promote.pr_header import read_ac_gains_header
 from simbaflow.cli import main
-from simbaflow.firmware_check import DOUBLE_HELPER, FirmwareCheckError, object_facts, run_all_checks
-from simbaflow.promote import PromotionRefused, promote
-from simbaflow.selection import provenance, select
-from simbaflow.spec import load_spec
+from simbaflow.promote.check import run_all_checks
+from simbaflow.promote.toolchain import DOUBLE_HELPER, FirmwareCheckError, object_facts
+from simbaflow.kinds import promote
+from simbaflow.promote.pipeline import PromotionRefused
+from simbaflow.select.ranking import provenance, select
+from simbaflow.core.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
 FIRMWARE = REPO / "firmware"
@@ -168,7 +170,7 @@ def test_dry_run_diff_shows_old_to_new_gains(tmp_path):
 
 
 def _header_for(sel: Path) -> str:
-    from simbaflow.promote_ac import ac_header_text
+    from simbaflow.promote.pr_promote import ac_header_text
 
     selection = json.loads(sel.read_text())
     return ac_header_text(selection, load_spec(sel.parents[2] / selection["spec_path"]))
@@ -278,8 +280,8 @@ def test_cli_refusal_is_one_line_and_dry_run_writes_nothing(tmp_path, capsys):
 
 def _run_file(root: Path, n: int = 800) -> Path:
     """A client_server run as the sweep stores it: a 50 Hz voltage, currents, and a large start-up error."""
-    from simbaflow.engines.base import RunResult
-    from simbaflow.runio import write_run_parquet
+    from simbaflow.simulate.engines.base import RunResult
+    from simbaflow.simulate.runio import write_run_parquet
 
     rng = np.random.default_rng(3)
     t = np.arange(n) * TS_S
@@ -334,7 +336,7 @@ def test_header_that_differs_from_the_selection_fails_the_check(tmp_path):
     sel, fw, _ = make_ac_project(tmp_path)
     text = _header_for(sel).replace("#define AC_GAINS_CLIENT_KR 250.0f", "#define AC_GAINS_CLIENT_KR 250.000015f")
     (fw / "include" / "ac_gains.h").write_text(text)   # one float32 ulp above 250
-    with pytest.raises(FirmwareCheckError, match=r"CLIENT PR output: C differs from simbaflow.pr_model at \d+ of 600"):
+    with pytest.raises(FirmwareCheckError, match=r"CLIENT PR output: C differs from simbaflow.promote.pr_model at \d+ of 600"):
         ac_firmware_check.run_ac_check(fw, tmp_path, selection=json.loads(sel.read_text()))
 
 
@@ -422,7 +424,7 @@ def test_committed_ac_header_passes_the_check(tmp_path):
     fields = read_ac_gains_header((fw / "include" / "ac_gains.h").read_text())
     report = ac_firmware_check.run_ac_check(fw, REPO)
     assert report.lines[0].startswith(f"AC controllers: {fields['candidate']} ")
-    assert sum("PR outputs and duties bit-exact with simbaflow.pr_model" in line for line in report.lines) == 2
+    assert sum("PR outputs and duties bit-exact with simbaflow.promote.pr_model" in line for line in report.lines) == 2
 
 
 def test_ac_design_selects_on_the_analytic_constraints_of_a_spec_with_simulated_ones(tmp_path, capsys):

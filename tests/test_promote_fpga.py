@@ -1,6 +1,6 @@
 """FPGA path (seed 003): promote a state-space spec, read the files back, compare with the model.
 
-The model here is computed independently of simbaflow.statespace: the seed's
+The model here is computed independently of simbaflow.design.statespace: the seed's
 A and B, forward Euler by hand (Ad = I + A·Ts, Bd = B·Ts), rounding to
 Q16.16 with numpy; seed 003 printed the same integers and hex words.
 """
@@ -12,9 +12,9 @@ import pytest
 
 from firmware_helpers import REPO
 from simbaflow.cli import main
-from simbaflow.fixedpoint import from_hex
-from simbaflow.fpga import read_readmemh, read_vhdl_matrix
-from simbaflow.promote import PromotionRefused, promote, promote_statespace
+from simbaflow.core.fixedpoint import from_hex
+from simbaflow.promote.fpga import read_readmemh, read_vhdl_matrix
+from simbaflow.promote.pipeline import PromotionRefused, promote, promote_statespace
 
 SPEC = REPO / "design" / "lcl_filter.yaml"
 

@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from simbaflow.records import (
+from simbaflow.bench.records import (
     FIRST_SLOT_UNWRITTEN,
     REPEATED_LAST_WORD,
     RecordError,

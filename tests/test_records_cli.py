@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import math
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 
 from simbaflow.cli import main
-from simbaflow.records import FIRST_SLOT_UNWRITTEN, REPEATED_LAST_WORD, read_record
+from simbaflow.bench.records import FIRST_SLOT_UNWRITTEN, REPEATED_LAST_WORD, read_record
 from test_records import acquire, dump
 
 ZETA, WN_RAD_S, AMP_A = 0.5, 2500.0, 5.0
@@ -34,7 +35,8 @@ def study(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "design").mkdir()
     (tmp_path / "design" / "dc_demo.yaml").write_text(
-        "study: dc_demo\nsweep:\n  xi: [0.5]\n  fs_hz: [16000]\n"
+        "study: dc_demo\nplant: {model: voltage_compensated_inductor, l_h: 6.0e-3, r_ohm: 30, e_v: 600}\n"
+        "sweep:\n  xi: [0.5]\n  wn_rad_s: [5000]\n  fs_hz: [16000]\n"
     )
     run_dir = tmp_path / "results" / "dc_demo" / "runs" / "xi0p5-fs16000"
     run_dir.mkdir(parents=True)
@@ -104,10 +106,10 @@ def test_trigger_alignment_agrees(study):
     assert out["signals"][0]["rms_error"] < 2 * sigma_a
 
 
-def test_ac_phase_error_between_server_and_client(tmp_path, monkeypatch):
+def test_ac_phase_error_between_server_and_client(tmp_path, monkeypatch, repo):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "design").mkdir()
-    (tmp_path / "design" / "ac.yaml").write_text("study: ac_client_server\nts_s: 1.0e-4\n")
+    shutil.copy(repo / "design" / "ac_client_server.yaml", tmp_path / "design" / "ac.yaml")
     f_hz, ts_s = 50.0, 1.0e-4
     t_run = np.arange(0, 0.2, 1e-5)
     run = pd.DataFrame({
@@ -168,14 +170,16 @@ def test_several_records_and_a_bad_one(study, capsys):
         (["records", "import", "empty.txt", "--study", "nope"],
          "simbaflow: nope: expected a study spec file or a study name"),
         (["records", "import", "empty.txt", "--study", "design/bad.yaml"],
-         "simbaflow: design/bad.yaml, line 3: expected sweep.fs_hz to be a positive number"),
+         "simbaflow: design/bad.yaml: sweep.fs_hz[0]: 0 must be > 0"),
         (["records", "compare", "missing.parquet", "--study", "dc_demo"],
          "simbaflow: missing.parquet: expected a record Parquet file"),
     ],
 )
 def test_bad_input_is_one_line_and_non_zero(study, capsys, args, message):
     (study / "empty.txt").write_text("hello\n")
-    (study / "design" / "bad.yaml").write_text("study: bad\nsweep:\n  fs_hz: [0]\n")
+    (study / "design" / "bad.yaml").write_text(
+        "study: bad\nplant: {model: voltage_compensated_inductor, l_h: 6.0e-3, r_ohm: 30, e_v: 600}\n"
+        "sweep:\n  xi: [0.5]\n  wn_rad_s: [5000]\n  fs_hz: [0]\n")
     with pytest.raises(SystemExit) as exc:
         main(args)
     assert exc.value.code != 0
@@ -193,25 +197,14 @@ def test_compare_without_a_matching_channel_says_how(study, capsys):
     assert "pass --signal-map RECORD_CHANNEL=RUN_SIGNAL" in err
 
 
-def test_control_period_precedence(tmp_path):
-    from simbaflow.commands_records import control_period_s, load_study_spec
+@pytest.mark.parametrize(("spec", "period_s"), [
+    ("dc_current_loop.yaml", 1 / 16000),   # seed 002: the current loop sampled at 16 kHz
+    ("ac_client_server.yaml", 1.0e-4),     # seeds 000/001: the TWIST control task every 100 µs
+    ("lcl_filter.yaml", 500e-9),           # seed 003: the FPGA model stepped every 500 ns
+])
+def test_records_are_timed_with_the_study_kinds_control_period(repo, spec, period_s):
+    from simbaflow.cli.records import load_study_spec
+    from simbaflow.kinds import kind_of
 
-    spec_path = tmp_path / "s.yaml"
-    spec_path.write_text("study: s\ncontrol: {ts_s: 2.0e-4}\nts_s: 1.0e-4\nsweep: {fs_hz: [16000]}\n")
-    path, spec, text = load_study_spec(str(spec_path))
-    assert control_period_s(spec, path, text) == 2.0e-4
-    del spec["control"]
-    assert control_period_s(spec, path, text) == 1.0e-4
-    del spec["ts_s"]
-    assert control_period_s(spec, path, text) == 1 / 16000
-
-
-def test_ac_study_control_period_is_its_task_period(repo):
-    """design/ac_client_server.yaml gives Ts under ac.ts_s (100 µs)."""
-    import yaml
-
-    from simbaflow.commands_records import control_period_s
-
-    path = repo / "design" / "ac_client_server.yaml"
-    text = path.read_text()
-    assert control_period_s(yaml.safe_load(text), path, text) == 1.0e-4
+    loaded = load_study_spec(str(repo / "design" / spec))
+    assert kind_of(loaded).control_period_s(loaded) == pytest.approx(period_s, rel=1e-12)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy.optimize import brentq
 
-from simbaflow.compare import (
+from simbaflow.bench.compare import (
     CompareError,
     compare,
     crossing_time_s,

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simbaflow.records import (
+from simbaflow.bench.records import (
     FIRST_SLOT_UNWRITTEN,
     REPEATED_LAST_WORD,
     Capture,

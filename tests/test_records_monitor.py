@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simbaflow.records import REPEATED_LAST_WORD, read_capture
+from simbaflow.bench.records import REPEATED_LAST_WORD, read_capture
 from platformio.device.monitor.filters.base import load_monitor_filter
 from serial.tools import miniterm
 from test_records import SEQ, acquire, dump, f32

@@ -3,7 +3,7 @@
 The designs ``discrete_pi`` and ``power_flow`` feed the block's delay from the
 constant ``delay``. Runs of ``discrete_pi`` on the embedded engine are checked
 against a numpy model of the sampled loop written here, independently of the
-block and of :mod:`simbaflow.controller_model`.
+block and of :mod:`simbaflow.promote.pi_model`.
 
 The runs start from 6 A (``L1.Iinit``) with a 1 A reference step (``iRef``
 7 A for the first 5 ms), so the duty α + Vs/E stays inside 0..1: the leg then
@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simbaflow import firmware_check, jsimba
+from simbaflow.promote import pi_check as firmware_check
+
+from simbaflow.simulate import jsimba
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 
@@ -31,7 +33,7 @@ PROJECT = ROOT / "simba_projects" / "dc_current_loop.jsimba"
 BLOCK = ROOT / "firmware" / "sil" / "simba_pi_block.c"
 PI_DIR = ROOT / "firmware" / "lib" / "pi_controller"
 #: The embedded engine's C Code interface (SNAPSHOT_CREATE = 0 ... SNAPSHOT_DELETE = 3).
-SIMBA_HEADER_DIR = ROOT / "src" / "simbaflow" / "data"
+SIMBA_HEADER_DIR = ROOT / "src" / "simbaflow" / "simulate" / "data"
 
 # Seed 002: Kp = 0.14, Ki = 250, Tustin at 16 kHz.
 A0, A1 = -0.1321875, 0.1478125
@@ -70,7 +72,7 @@ def _law(errors: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def discrete_pi():
-    from simbaflow.engines.embedded import compile_design
+    from simbaflow.simulate.engines.embedded import compile_design
 
     return compile_design(jsimba.get_design(jsimba.load_project(PROJECT), "discrete_pi"))
 
@@ -211,8 +213,8 @@ def test_firmware_check_replays_the_block_with_a_delay(tmp_path):
 
 
 def test_run_errors_reports_the_runs_delay_and_refuses_another(tmp_path):
-    from simbaflow.engines.base import RunResult
-    from simbaflow.runio import write_run_parquet
+    from simbaflow.simulate.engines.base import RunResult
+    from simbaflow.simulate.runio import write_run_parquet
 
     result = RunResult(time_s=np.array([0.0, TS_S]),
                        signals={"L1 - Current": np.array([0.0, 1.0]), "iRef - Out": np.array([14.0, 14.0])},
@@ -234,9 +236,9 @@ def _write_delayed_run(root: Path, delayed_duty: bool) -> Path:
     Duty: α of the previous sample (``delayed_duty``) or of the same one, plus R·i/E.
     """
     from firmware_helpers import SEED_CANDIDATE
-    from simbaflow.engines.base import RunResult
-    from simbaflow.plants import Plant
-    from simbaflow.runio import write_run_parquet
+    from simbaflow.simulate.engines.base import RunResult
+    from simbaflow.design.plants import Plant
+    from simbaflow.simulate.runio import write_run_parquet
 
     sim = firmware_check.simulated_errors(Plant("voltage_compensated_inductor", L_H, R_OHM, E_V), A0, A1, TS_S,
                                           -1.0, 1.0, delay_samples=1)
@@ -257,7 +259,7 @@ def _write_delayed_run(root: Path, delayed_duty: bool) -> Path:
 @pytest.mark.parametrize("delayed_duty", [True, False])
 def test_firmware_check_matches_a_delayed_runs_duty_only_with_the_delay(tmp_path, delayed_duty):
     from firmware_helpers import make_project, read_selection
-    from simbaflow.firmware import header_fields, render_gains_header
+    from simbaflow.promote.pi_header import header_fields, render_gains_header
 
     sel_path, fw = make_project(tmp_path, delay_samples=1)
     run = _write_delayed_run(tmp_path, delayed_duty)

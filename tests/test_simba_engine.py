@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simbaflow.engines import simba
-from simbaflow.engines.base import Overrides, RunResult
-from simbaflow.engines.select import select_engine
-from simbaflow.errors import LicenseError, SimbaflowError, SpecError
-from simbaflow.runio import read_run_parquet, write_run_parquet
+from simbaflow.simulate.engines import simba
+from simbaflow.simulate.engines.base import Overrides, RunResult
+from simbaflow.simulate.engines.select import select_engine
+from simbaflow.core.errors import LicenseError, SimbaflowError, SpecError
+from simbaflow.simulate.runio import read_run_parquet, write_run_parquet
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ROOT / "simba_projects" / "dc_current_loop.jsimba"
@@ -118,7 +118,7 @@ def test_auto_without_licence_takes_the_embedded_engine(no_licence):
         engine, message = select_engine("auto")
     except SimbaflowError as exc:
         # Until the embedded engine lands, auto says so in one sentence.
-        assert "embedded engine (simbaflow.engines.embedded) is not installed" in str(exc)
+        assert "embedded engine (simbaflow.simulate.engines.embedded) is not installed" in str(exc)
     else:
         assert engine.name == "embedded"
         assert message == "engine auto: picked the embedded engine (no SIMBA licence configured)"
@@ -135,7 +135,7 @@ def test_job_process_reports_simba_refusing_to_open_a_project_without_licence(tm
     env = {k: v for k, v in os.environ.items() if k not in LICENCE_VARIABLES}
     env["SIMBA_OFFLINE_MODE"] = "1"
     job = subprocess.run(
-        [sys.executable, "-m", "simbaflow.engines.simba", str(request), str(tmp_path / "result.npz")],
+        [sys.executable, "-m", "simbaflow.simulate.engines.simba", str(request), str(tmp_path / "result.npz")],
         capture_output=True,
         text=True,
         env=env,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from simbaflow import jsimba
-from simbaflow.sil import BLOCK_SOURCES, block_code
+from simbaflow.simulate import jsimba
+from simbaflow.simulate.sil import BLOCK_SOURCES, block_code
 
 pytest.importorskip("aesim.simba")
 
@@ -103,7 +103,7 @@ def test_a0_a1_are_the_tustin_form_of_the_continuous_pi(project):
 
 
 def test_c_code_block_is_the_firmware_source_byte_for_byte(project):
-    expected = b"".join((ROOT / relative).read_bytes() for relative in BLOCK_SOURCES)
+    expected = b"".join((ROOT / "firmware" / relative).read_bytes() for relative in BLOCK_SOURCES)
     assert block_code().encode("utf-8") == expected
     for name in ("discrete_pi", "power_flow"):
         design = jsimba.get_design(project, name)
@@ -111,6 +111,14 @@ def test_c_code_block_is_the_firmware_source_byte_for_byte(project):
         assert block["LibraryName"] == "C Code"
         assert block["Parameters"]["Code"].encode("utf-8") == expected
         assert (block["Parameters"]["NumberOfInputs"], block["Parameters"]["NumberOfOutputs"]) == ("5", "1")
+
+
+def test_firmware_check_compiles_the_text_the_jsimba_carries(project):
+    from simbaflow.promote.pi_check import simba_block_source
+
+    design = jsimba.get_design(project, "discrete_pi")
+    carried = jsimba.device_by_name(design, "pi_controller")["Parameters"]["Code"]
+    assert simba_block_source(ROOT / "firmware") == carried
 
 
 def test_delay_constant_feeds_the_blocks_fifth_input(project):

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from simbaflow.errors import SpecError
-from simbaflow.simba_values import (
+from simbaflow.core.errors import SpecError
+from simbaflow.simulate.simba_values import (
     design_variables,
     is_none,
     parse_matrix,

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from cli_helpers import REPO, run_cli
-from simbaflow.runio import read_run_parquet
+from simbaflow.simulate.runio import read_run_parquet
 
 DESIGN_CFG = {
     "continuous_pi": {"set": {"PI.Kp": "kp", "PI.Ki": "ki"}, "signals": ["L1 - Current", "duty_cycle - Out", "iRef - Out"],
@@ -187,9 +187,12 @@ def test_bench_record_lands_in_the_report(swept):
 
 
 def test_spec_errors_of_the_simulate_section(tmp_path, monkeypatch):
-    from simbaflow.errors import SpecError
-    from simbaflow.simulate import simulate_settings
-    from simbaflow.spec import validate_spec
+    from simbaflow.core.errors import SpecError
+    from simbaflow.core.spec import validate_spec
+    from simbaflow.kinds import kind_of
+
+    def simulate_settings(spec):
+        return kind_of(spec).simulate_settings(spec)
 
     work = workdir(tmp_path, make_spec("x"))
     monkeypatch.chdir(work)

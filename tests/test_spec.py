@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from cli_helpers import run_cli
-from simbaflow.errors import SpecError
-from simbaflow.spec import load_spec, validate_spec
+from simbaflow.core.errors import SpecError
+from simbaflow.core.spec import load_spec, validate_spec
 
 GOOD = {
     "study": "t",

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.signal import cont2discrete
 
-from simbaflow.spec import load_spec
-from simbaflow.statespace import discretise_statespace, lcl_matrices, statespace_study
+from simbaflow.core.spec import load_spec
+from simbaflow.design.statespace import discretise_statespace, lcl_matrices, statespace_study
 from cli_helpers import run_cli
 
 SEED_AD_FIXED = [[65536, 0, 0, -298, 0], [0, 65536, 0, 39, -39], [0, 0, 65536, 0, 0],

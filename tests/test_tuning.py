@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from simbaflow import loops
-from simbaflow.plants import Plant, plant_tf
-from simbaflow.tuning import damping_from_gains, pi_gains_pole_placement
+from simbaflow.design import loops
+from simbaflow.design.plants import Plant, plant_tf
+from simbaflow.design.tuning import damping_from_gains, pi_gains_pole_placement
 
 SEED = Plant("voltage_compensated_inductor", l_h=6e-3, r_ohm=30, e_v=600)
 WN = 30 / 6e-3  # seed: ωn = R/L

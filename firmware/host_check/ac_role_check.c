@@ -13,7 +13,7 @@
  *
  * Every gain and coefficient comes from the generated ac_gains.h. The host
  * build is driven through ctypes and compared bit for bit with
- * simbaflow.pr_model; the Cortex-M4F objects are checked for
+ * simbaflow.promote.pr_model; the Cortex-M4F objects are checked for
  * double-precision helpers.
  */
 #include <stddef.h>

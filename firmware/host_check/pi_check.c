@@ -2,7 +2,7 @@
  * Drives pi_controller with the promoted gains, for `simbaflow firmware-check`.
  *
  * Built for the host as a shared library (Python feeds it error sequences
- * through ctypes and compares with simbaflow.controller_model) and for the
+ * through ctypes and compares with simbaflow.promote.pi_model) and for the
  * Cortex-M4F (to check the header and control path compile to single
  * precision). The parameters come only from controller_gains.h, so a wrong
  * literal in the generated header shows up as a mismatch. Per-sample output

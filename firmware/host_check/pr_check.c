@@ -2,7 +2,7 @@
  * Drives pr_controller for the AC study's checks.
  *
  * Built for the host as a shared library (tests feed error sequences through
- * ctypes and compare with simbaflow.pr_model bit for bit) and for the
+ * ctypes and compare with simbaflow.promote.pr_model bit for bit) and for the
  * Cortex-M4F (to check the control path compiles to single precision). The
  * role functions take every parameter from ac_gains.h, so a wrong literal in
  * the generated header shows up as a mismatch.

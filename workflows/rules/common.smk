@@ -1,43 +1,62 @@
-# Shared state of every rule: the validated study spec and its result paths.
-# Only light imports here: every job parses this file again.
-from simbaflow.spec import load_spec
-from simbaflow.sweepspace import batches, candidate_ids, study_kind
-
-SPEC_PATH = config.get("spec", "design/dc_current_loop.yaml")
-SPEC = load_spec(SPEC_PATH)
-RESULTS = f"results/{SPEC['study']}"
-CANDIDATES = candidate_ids(SPEC)
-# Candidates are evaluated in batches of `batch_size` (config) so per-job start-up can be amortised;
-# one job per candidate by default; cluster profiles raise batch_size.
-BATCHES = batches(CANDIDATES, int(config.get("batch_size", 1)))
-KIND = study_kind(SPEC)  # "dc" (sweep section) or "ac" (client/server study)
-FIGURE_NAMES = (
-    ["step_responses", "pole_zero", "metrics_vs_parameters", "continuous_vs_discrete"]
-    if KIND == "dc"
-    else ["metrics_vs_parameters"]
-)
-FIGURES = [f"{RESULTS}/figures/{name}.png" for name in FIGURE_NAMES]
-
-
-def candidate_json(cid):
-    return f"{RESULTS}/candidates/{cid}.json"
-
-
-# Simulate stage (when the spec has a `simulate` section).
-from simbaflow.simulate import batch_runs, plan_runs, simulate_settings
-
-SIMULATE = simulate_settings(SPEC)
-ENGINE = config.get("engine") or SIMULATE.get("engine", "auto")
-RUN_BATCHES = batch_runs(plan_runs(SPEC), int(SIMULATE.get("batch_size", 8))) if SIMULATE else {}
-MANIFESTS = [f"{RESULTS}/batches/{batch}.json" for batch in RUN_BATCHES]
-SIM_FIGURES = (
-    [f"{RESULTS}/figures/waveforms.html", f"{RESULTS}/figures/sim_metrics_heatmap.png",
-     f"{RESULTS}/figures/analytic_vs_simulated.png"]
-    if SIMULATE
-    else []
-)
-
-# Bench comparisons written by `simbaflow records compare` (shown in the report when present).
+# Shared by every rule: the validated config and spec, the study's kind, input functions.
+# Light at parse time: the spec is read and its candidate ids listed, nothing is evaluated.
 import glob
+import json
+import sys
+from pathlib import Path
 
+from snakemake.utils import validate
+
+from simbaflow.core.spec import load_spec
+from simbaflow.kinds import candidate_ids, kind_of
+from simbaflow.workflow.steps import candidate_batches
+
+
+validate(config, "../schemas/config.schema.yaml")
+
+SPEC_PATH = config["spec"]
+SPEC = load_spec(SPEC_PATH)
+KIND = kind_of(SPEC)
+RESULTS = f"results/{SPEC['study']}"
+# Candidates are evaluated in batches of `batch_size` so per-job start-up can be amortised.
+BATCHES = candidate_batches(candidate_ids(SPEC), config["batch_size"])
+CANDIDATES = [cid for ids in BATCHES.values() for cid in ids]
+SIMULATE = bool(SPEC.get("simulate"))
+ENGINE = config["engine"] or (SPEC["simulate"]["engine"] if SIMULATE else "auto")
+# Bench comparisons written by `simbaflow records compare` (shown in the report when present).
 BENCH = sorted(glob.glob(f"{RESULTS}/bench/*_compare.json"))
+
+
+wildcard_constraints:
+    batch=r"b\d+",
+
+
+def batch_ids(wildcards):
+    return BATCHES[wildcards.batch]
+
+
+def evaluated_batches(wildcards=None):
+    return [f"{RESULTS}/candidates/{batch}.json" for batch in BATCHES]
+
+
+def simulation_manifests(wildcards):
+    """Every batch of the plan, known once the analytic stage has written it."""
+    plan = checkpoints.plan_simulations.get().output[0]
+    batches = json.loads(Path(plan).read_text())["batches"]
+    return [f"{RESULTS}/batches/{batch}.json" for batch in batches]
+
+
+def figure(name):
+    return f"{RESULTS}/figures/{name}.png"
+
+
+def final_outputs():
+    outputs = [*evaluated_batches(), f"{RESULTS}/candidates.csv", f"{RESULTS}/selection.json"]
+    outputs += [figure(name) for name in KIND.figures]
+    if SIMULATE:
+        outputs += [f"{RESULTS}/metrics.csv", f"{RESULTS}/figures/waveforms.html", figure("sim_metrics_heatmap"),
+                    figure("analytic_vs_simulated")]
+        outputs += [f"{RESULTS}/pages/{cid}.html" for cid in CANDIDATES]
+    if BENCH:
+        outputs.append(f"{RESULTS}/bench.html")
+    return outputs

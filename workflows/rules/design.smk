@@ -1,35 +1,26 @@
-# Analytic design: every candidate of the sweep (in batches), then one table.
+# Design: every candidate of the sweep evaluated analytically (in batches), then one table.
 
-for batch, ids in BATCHES.items():
 
-    rule:
-        name:
-            f"evaluate_candidates_{batch}"
-        input:
-            SPEC_PATH,
-        output:
-            [candidate_json(cid) for cid in ids],
-        params:
-            ids=ids,
-        run:
-            from simbaflow.study import evaluate_to_json
+rule evaluate_candidates:
+    input:
+        SPEC_PATH,
+    output:
+        f"{RESULTS}/candidates/{{batch}}.json",
+    params:
+        ids=batch_ids,
+    run:
+        from simbaflow.workflow.steps import evaluate_batch
 
-            evaluate_to_json(input[0], params.ids, output)
+        evaluate_batch(input[0], params.ids, output[0])
 
 
 rule gather_candidates:
     input:
-        [candidate_json(cid) for cid in CANDIDATES],
-    output:
-        report(
-            f"{RESULTS}/candidates.csv",
-            caption="../report/candidates.rst",
-            category="Tables",
-        ),
-    params:
         spec=SPEC_PATH,
+        batches=evaluated_batches,
+    output:
+        report(f"{RESULTS}/candidates.csv", caption="../report/candidates.rst", category="Tables"),
     run:
-        from simbaflow.spec import load_spec
-        from simbaflow.study import gather, table_columns
+        from simbaflow.workflow.steps import gather_candidates
 
-        gather(input, output[0], table_columns(load_spec(params.spec)))
+        gather_candidates(input.spec, input.batches, output[0])

@@ -1,5 +1,5 @@
-# Selection: constraints and objective of the spec applied to the candidate table
-# and, when the study simulates, to the simulated metrics (`<design>.<metric>`).
+# Select: the spec's constraints and objective applied to the candidate table and,
+# when the study simulates, to the simulated metrics (`<design>.<metric>`).
 
 
 rule select:
@@ -9,14 +9,10 @@ rule select:
         metrics=[f"{RESULTS}/metrics.csv"] if SIMULATE else [],
     output:
         selection=f"{RESULTS}/selection.json",
-        summary=report(
-            f"{RESULTS}/selection.html",
-            caption="../report/selection.rst",
-            category="Selection",
-        ),
+        summary=report(f"{RESULTS}/selection.html", caption="../report/selection.rst", category="Selection"),
     run:
-        from simbaflow.review import selection_html
-        from simbaflow.study import select_to_json
+        from simbaflow.review.summary import selection_html
+        from simbaflow.workflow.steps import select_to_json
 
         select_to_json(input.spec, input.candidates, output.selection, input.metrics[0] if input.metrics else None)
         selection_html(output.selection, output.summary)

@@ -25,11 +25,16 @@ static int64_t clamp_int64(int64_t x, int64_t lo, int64_t hi)
     return x;
 }
 
+void pi_controller_reset(pi_controller_t *pi)
+{
+    pi->alpha_prev = clamp_float(0.0f, pi->params.out_min, pi->params.out_max);
+    pi->error_prev = 0.0f;
+}
+
 void pi_controller_init(pi_controller_t *pi, const pi_controller_params_t *params)
 {
     pi->params = *params;
-    pi->alpha_prev = clamp_float(0.0f, params->out_min, params->out_max);
-    pi->error_prev = 0.0f;
+    pi_controller_reset(pi);
 }
 
 void pi_controller_set_coefficients(pi_controller_t *pi, float a0, float a1)
@@ -47,7 +52,7 @@ void pi_controller_set_bounds(pi_controller_t *pi, float out_min, float out_max)
 float pi_controller_calculate(pi_controller_t *pi, float error)
 {
     /* Evaluated left to right in single precision; the Python model
-     * (simbaflow.controller_model) uses the same order. */
+     * (simbaflow.promote.pi_model) uses the same order. */
     float alpha = pi->alpha_prev + pi->params.a1 * error + pi->params.a0 * pi->error_prev;
     alpha = clamp_float(alpha, pi->params.out_min, pi->params.out_max);
     pi->alpha_prev = alpha;
@@ -55,11 +60,16 @@ float pi_controller_calculate(pi_controller_t *pi, float error)
     return alpha;
 }
 
+void pi_controller_fixed_reset(pi_controller_fixed_t *pi)
+{
+    pi->alpha_prev = (int32_t)clamp_int64(0, pi->params.out_min, pi->params.out_max);
+    pi->error_prev = 0;
+}
+
 void pi_controller_fixed_init(pi_controller_fixed_t *pi, const pi_controller_fixed_params_t *params)
 {
     pi->params = *params;
-    pi->alpha_prev = (int32_t)clamp_int64(0, params->out_min, params->out_max);
-    pi->error_prev = 0;
+    pi_controller_fixed_reset(pi);
 }
 
 void pi_controller_fixed_set_coefficients(pi_controller_fixed_t *pi, int32_t a0, int32_t a1)

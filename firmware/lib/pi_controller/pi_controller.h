@@ -66,6 +66,9 @@ typedef struct {
 /* Copy the parameters and clear the state (alpha(-1) = e(-1) = 0, then clamped). */
 void pi_controller_init(pi_controller_t *pi, const pi_controller_params_t *params);
 
+/* Clear the state (as init does), keeping the parameters: e.g. when the leg is disarmed. */
+void pi_controller_reset(pi_controller_t *pi);
+
 /* Change a0, a1 without touching the state (gain update while running). */
 void pi_controller_set_coefficients(pi_controller_t *pi, float a0, float a1);
 
@@ -76,6 +79,8 @@ float pi_controller_calculate(pi_controller_t *pi, float error);
 void pi_controller_set_bounds(pi_controller_t *pi, float out_min, float out_max);
 
 void pi_controller_fixed_init(pi_controller_fixed_t *pi, const pi_controller_fixed_params_t *params);
+
+void pi_controller_fixed_reset(pi_controller_fixed_t *pi);
 
 void pi_controller_fixed_set_coefficients(pi_controller_fixed_t *pi, int32_t a0, int32_t a1);
 

@@ -1,0 +1,1 @@
+"""Bench stage: ScopeMimicry records and their comparison with runs."""

@@ -1,0 +1,458 @@
+"""ScopeMimicry bench records: parse serial captures, undo the ring buffer, stamp time.
+
+OwnTech firmware dumps a ScopeMimicry buffer over the serial console as::
+
+    begin record
+    #name1,name2,...,
+    ## 37                  (optional: last written ring-buffer slot; "# 37" in older dumps)
+    3f800000               (one %08x word per sample: IEEE-754 float bits, sample-major)
+    ...
+    end record
+
+A capture may hold several records among other console output, with ``\\r\\n``
+or ``\\n`` line ends. OwnTech's monitor filter also writes decoded files
+(``YYYY-MM-DD_HH-MM-SS-record.txt``): the names line without ``#``, an
+optional ``# <index>`` line, then one decimal float per line.
+
+Two quirks of the public ScopeMimicry code are detected and corrected:
+
+``first_slot_unwritten``
+    ``acquire()`` advances its counter *before* writing, so slot 0 (and, when
+    the trigger fires before the pre-trigger part is full, the slots after the
+    final index) is never written until the buffer wraps: those rows read as
+    all-zero words and lead the chronological order. They are dropped.
+``repeated_last_word``
+    ``dump_datas()`` stops one word early and, on its last call, returns its
+    previous text again: the final word repeats the one before it and the
+    true value of the last channel in the last slot is lost. That value is
+    set to NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from simbaflow.core.atomic import atomic_path
+from simbaflow.core.errors import SimbaflowError
+
+BEGIN = "begin record"
+END = "end record"
+METADATA_KEY = b"simbaflow.record"
+FIRST_SLOT_UNWRITTEN = "first_slot_unwritten"
+REPEATED_LAST_WORD = "repeated_last_word"
+
+_HEX_WORD = re.compile(r"[0-9a-fA-F]{8}")
+# "## 12" (ScopeMimicry >= 2024-07), "# 12" (older dumps, and OwnTech's decoded
+# files, which drop the first '#'), " 12" (decoded files of older dumps).
+_CONSOLE_INDEX = re.compile(r"#{1,2}\s*(\d+)")
+_DECODED_INDEX = re.compile(r"(?:#+\s*|\s+)(\d+)")
+
+
+class RecordError(SimbaflowError):
+    """A capture or record file is not what a ScopeMimicry dump looks like."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One ScopeMimicry record, in chronological order, quirks corrected.
+
+    Attributes
+    ----------
+    names : tuple of str
+        Channel names as the firmware connected them.
+    values : ndarray, shape (n_samples, n_channels)
+        Samples, oldest first. NaN marks a value the dump lost.
+    position : ndarray of int, shape (n_samples,)
+        Chronological position of each row in the full ring buffer; rows
+        dropped as never written leave gaps at the start. ``time_s`` is
+        ``position * ts_s``.
+    final_index : int or None
+        Last written ring-buffer slot as dumped, None if the dump had no index.
+    quirks : tuple of str
+        Quirk codes detected and corrected (see the module docstring).
+    source : str
+        The capture file (or a label) the record was read from.
+    record_number : int
+        1-based position of the record among the records begun in the capture.
+    first_line, last_line : int
+        1-based lines of the capture the record spans.
+    """
+
+    names: tuple[str, ...]
+    values: np.ndarray
+    position: np.ndarray
+    final_index: int | None
+    quirks: tuple[str, ...]
+    source: str
+    record_number: int
+    first_line: int
+    last_line: int
+
+
+@dataclass(frozen=True)
+class Capture:
+    """What one capture held: the records read whole, and why the others were not.
+
+    Attributes
+    ----------
+    records : list of Record
+    problems : list of RecordError
+        One per rejected record, each naming the line and what was expected.
+    n_begun : int
+        Records the capture began, read or not.
+    """
+
+    records: list[Record]
+    problems: list[RecordError]
+    n_begun: int
+
+
+def _clean(line: str) -> str:
+    return line.rstrip("\r").strip()
+
+
+def _show(text: str) -> str:
+    """Quote a line for a message, short and printable."""
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    return repr(shown)
+
+
+def read_capture(path: str | Path) -> Capture:
+    """Read a console capture or a decoded record file.
+
+    Parameters
+    ----------
+    path : str or Path
+        Raw serial capture, or an OwnTech decoded ``*-record.txt`` file.
+
+    Returns
+    -------
+    Capture
+
+    Raises
+    ------
+    RecordError
+        The file cannot be read, or holds nothing that looks like a record.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise RecordError(f"{path}: cannot read the capture ({exc.strerror or exc})") from None
+    # Serial noise is not valid UTF-8; replacing keeps line numbers intact.
+    return parse_capture(data.decode("utf-8", errors="replace"), source=str(path))
+
+
+def parse_capture(text: str, source: str = "<capture>") -> Capture:
+    """Parse the text of a console capture or of a decoded record file.
+
+    Parameters
+    ----------
+    text : str
+        The whole capture. ``\\r\\n`` and ``\\n`` line ends are both accepted.
+    source : str
+        Name used in messages and metadata.
+
+    Returns
+    -------
+    Capture
+        Every record read whole; every other record as a problem. Text with
+        no ``begin record`` line is read as a decoded record file, and if it
+        is not one, that is the one problem.
+    """
+    lines = text.split("\n")
+    if any(_clean(line) == BEGIN for line in lines):
+        return _parse_console(lines, source)
+    try:
+        return Capture([_parse_decoded(lines, source)], [], 1)
+    except RecordError as exc:
+        return Capture([], [exc], 1)
+
+
+def _parse_console(lines: list[str], source: str) -> Capture:
+    records: list[Record] = []
+    problems: list[RecordError] = []
+    number = 0
+    i = 0
+    while i < len(lines):
+        if _clean(lines[i]) != BEGIN:
+            i += 1  # console chatter between records
+            continue
+        number += 1
+        begin_line = i + 1
+        j = i + 1
+        while j < len(lines) and _clean(lines[j]) not in (BEGIN, END):
+            j += 1
+        body = [(k + 1, _clean(lines[k])) for k in range(i + 1, j)]
+        if j == len(lines):
+            last = len(lines) if lines[-1] else len(lines) - 1
+            problems.append(
+                RecordError(
+                    f"{source}, line {last}: expected 'end record' for the record begun at "
+                    f"line {begin_line}, but the capture ends (truncated)"
+                )
+            )
+            break
+        if _clean(lines[j]) == BEGIN:
+            problems.append(
+                RecordError(
+                    f"{source}, line {j + 1}: expected 'end record' for the record begun at "
+                    f"line {begin_line} before the next 'begin record' (record truncated)"
+                )
+            )
+            i = j
+            continue
+        try:
+            records.append(_console_record(body, source, number, begin_line, j + 1))
+        except RecordError as exc:
+            problems.append(exc)
+        i = j + 1
+    return Capture(records, problems, number)
+
+
+def _console_record(
+    body: list[tuple[int, str]], source: str, number: int, begin_line: int, end_line: int
+) -> Record:
+    body = [(n, t) for n, t in body if t]
+    if not body or not body[0][1].startswith("#") or _CONSOLE_INDEX.fullmatch(body[0][1]):
+        where = body[0][0] if body else end_line
+        found = _show(body[0][1]) if body else "'end record'"
+        raise RecordError(
+            f"{source}, line {where}: expected the channel names line '#name1,name2,...,' "
+            f"after 'begin record' at line {begin_line}, found {found}"
+        )
+    names_line, names_text = body[0]
+    names = _split_names(names_text[1:], source, names_line)
+    rest = body[1:]
+    final_index = None
+    index_line = names_line
+    if rest and (match := _CONSOLE_INDEX.fullmatch(rest[0][1])):
+        index_line = rest[0][0]
+        final_index = _index(match.group(1), source, index_line)
+        rest = rest[1:]
+    words = []
+    for lineno, text in rest:
+        if not _HEX_WORD.fullmatch(text):
+            raise RecordError(
+                f"{source}, line {lineno}: expected an 8-digit hex word (IEEE-754 float bits) "
+                f"or 'end record' in the record begun at line {begin_line}, found {_show(text)}"
+            )
+        words.append(int(text, 16))
+    bits = np.array(words, dtype=np.uint32)
+    return _assemble(
+        names, bits, final_index, index_line, source, number, begin_line, end_line
+    )
+
+
+def _index(digits: str, source: str, lineno: int) -> int:
+    # ScopeMimicry prints a uint16_t; refuse before int() meets a huge digit string.
+    if len(digits) > 5:
+        raise RecordError(
+            f"{source}, line {lineno}: expected a ring-buffer index below 65536, "
+            f"found a {len(digits)}-digit number"
+        )
+    return int(digits)
+
+
+def _split_names(text: str, source: str, lineno: int) -> tuple[str, ...]:
+    # The firmware writes "name," per channel: one trailing comma, nothing after it.
+    parts = text[:-1].split(",") if text.endswith(",") else text.split(",")
+    names = tuple(p.strip() for p in parts)
+    if not names or any(not n for n in names):
+        raise RecordError(
+            f"{source}, line {lineno}: expected comma-separated channel names "
+            f"'name1,name2,...,' with no empty name, found {_show(text)}"
+        )
+    if len(set(names)) != len(names) or "time_s" in names:
+        raise RecordError(
+            f"{source}, line {lineno}: expected distinct channel names other than 'time_s', "
+            f"found {_show(text)}"
+        )
+    return names
+
+
+def _parse_decoded(lines: list[str], source: str) -> Record:
+    numbered = [(k + 1, _clean(line)) for k, line in enumerate(lines)]
+    body = [(n, t) for n, t in numbered if t]
+    # Index lines are matched before stripping, as a leading space is their mark.
+    raw = {k + 1: line.rstrip() for k, line in enumerate(lines)}
+    if not body or "," not in body[0][1]:
+        where = body[0][0] if body else 1
+        found = _show(body[0][1]) if body else "an empty file"
+        raise RecordError(
+            f"{source}, line {where}: expected 'begin record' (console capture) or a channel "
+            f"names line 'name1,name2,...,' (decoded record file), found {found}"
+        )
+    names_line, names_text = body[0]
+    names = _split_names(names_text.lstrip("#"), source, names_line)
+    rest = body[1:]
+    final_index = None
+    index_line = names_line
+    if rest and (match := _DECODED_INDEX.fullmatch(raw[rest[0][0]])):
+        index_line = rest[0][0]
+        final_index = _index(match.group(1), source, index_line)
+        rest = rest[1:]
+    values = []
+    for lineno, text in rest:
+        try:
+            values.append(float(text))
+        except ValueError:
+            raise RecordError(
+                f"{source}, line {lineno}: expected one decimal float per line in a decoded "
+                f"record file, found {_show(text)}"
+            ) from None
+    # float32 round-trips exactly through the decimal text OwnTech writes.
+    with np.errstate(over="ignore"):
+        bits = np.array(values, dtype=np.float32).view(np.uint32)
+    last_line = rest[-1][0] if rest else index_line
+    return _assemble(names, bits, final_index, index_line, source, 1, names_line, last_line)
+
+
+def _assemble(
+    names: tuple[str, ...],
+    bits: np.ndarray,
+    final_index: int | None,
+    index_line: int,
+    source: str,
+    number: int,
+    first_line: int,
+    last_line: int,
+) -> Record:
+    """Reshape the words, undo the ring buffer, correct the quirks."""
+    n_channels = len(names)
+    where = f"{source}, record at lines {first_line}-{last_line}"
+    if bits.size == 0:
+        raise RecordError(f"{where}: expected sample words after the header, found none")
+    if bits.size % n_channels:
+        raise RecordError(
+            f"{where}: expected a multiple of its {n_channels} channels in sample words, "
+            f"found {bits.size} (a word was lost or added in transfer)"
+        )
+    length = bits.size // n_channels
+    if final_index is not None and final_index >= length:
+        raise RecordError(
+            f"{source}, line {index_line}: expected a ring-buffer index below the record's "
+            f"{length} samples, found {final_index}"
+        )
+    repeated = bits.size >= 2 and bits[-1] == bits[-2]
+    unknown = np.zeros(bits.shape, dtype=bool)
+    unknown[-1] = repeated
+    bits = bits.reshape(length, n_channels)
+    unknown = unknown.reshape(length, n_channels)
+    values = bits.view(np.float32).astype(np.float64)
+    values[unknown] = np.nan
+
+    # Oldest sample sits just after the last written slot.
+    start = 0 if final_index is None else (final_index + 1) % length
+    order = np.roll(np.arange(length), -start)
+    # A stale last word cannot tell whether its slot was written: let it pass as zero.
+    zero_row = np.all((bits == 0) | unknown, axis=1)[order]
+    slot0_at = int(np.flatnonzero(order == 0)[0])
+    keep_from = slot0_at + 1 if np.all(zero_row[: slot0_at + 1]) else 0
+    if keep_from >= length:
+        raise RecordError(f"{where}: expected written samples, found only never-written slots")
+    quirks = []
+    if keep_from:
+        quirks.append(FIRST_SLOT_UNWRITTEN)
+    # Two zero words in a never-written last slot repeat nothing that was kept.
+    if repeated and int(np.flatnonzero(order == length - 1)[0]) >= keep_from:
+        quirks.append(REPEATED_LAST_WORD)
+    position = np.arange(keep_from, length)
+    return Record(
+        names=names,
+        values=values[order][keep_from:],
+        position=position,
+        final_index=final_index,
+        quirks=tuple(quirks),
+        source=source,
+        record_number=number,
+        first_line=first_line,
+        last_line=last_line,
+    )
+
+
+def record_frame(record: Record, ts_s: float) -> pd.DataFrame:
+    """Return the record as a table: ``time_s`` then one column per channel.
+
+    Parameters
+    ----------
+    record : Record
+    ts_s : float
+        Sampling period of the record, normally the control period.
+    """
+    frame = pd.DataFrame(record.values, columns=list(record.names))
+    frame.insert(0, "time_s", record.position * ts_s)
+    return frame
+
+
+def write_record(
+    path: str | Path, record: Record, ts_s: float, study: str | None = None
+) -> dict:
+    """Write a record to Parquet atomically, with its metadata.
+
+    Parameters
+    ----------
+    path : str or Path
+    record : Record
+    ts_s : float
+        Sampling period, seconds.
+    study : str, optional
+        Study the record belongs to.
+
+    Returns
+    -------
+    dict
+        The metadata stored under the ``simbaflow.record`` key.
+    """
+    meta = {
+        "source": record.source,
+        "record_number": record.record_number,
+        "lines": [record.first_line, record.last_line],
+        "final_index": record.final_index,
+        "quirks": list(record.quirks),
+        "ts_s": ts_s,
+        "study": study,
+        "channels": list(record.names),
+    }
+    table = pa.Table.from_pandas(record_frame(record, ts_s), preserve_index=False)
+    schema_meta = dict(table.schema.metadata or {})
+    schema_meta[METADATA_KEY] = json.dumps(meta).encode()
+    table = table.replace_schema_metadata(schema_meta)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+    return meta
+
+
+def read_record(path: str | Path) -> tuple[pd.DataFrame, dict]:
+    """Read a record written by :func:`write_record`.
+
+    Returns
+    -------
+    frame : DataFrame
+        ``time_s`` and one column per channel.
+    meta : dict
+        The record metadata.
+
+    Raises
+    ------
+    RecordError
+        The file is missing, not Parquet, or not a simbaflow record.
+    """
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise RecordError(f"{path}: expected a record Parquet file ({exc})") from None
+    raw = (table.schema.metadata or {}).get(METADATA_KEY)
+    if raw is None or "time_s" not in table.column_names:
+        raise RecordError(
+            f"{path}: expected a record written by 'simbaflow records import' "
+            "(a time_s column and simbaflow.record metadata)"
+        )
+    return table.to_pandas(), json.loads(raw)

@@ -1,0 +1,1 @@
+"""Design stage: analytic tuning, discretisation, closed-loop checks."""

@@ -1,1 +1,0 @@
-"""Simulation engines behind one interface (see :mod:`simbaflow.engines.base`)."""

@@ -1,0 +1,65 @@
+"""The AC client/server study (seeds 000/001): two TWIST inverters, PR voltage and current loops."""
+
+from __future__ import annotations
+
+from simbaflow.design.sweepspace import expand_pr_sweep
+from simbaflow.kinds.base import DesignKind, StudyKind
+
+
+def _evaluate(spec: dict, cand: dict) -> dict:
+    from simbaflow.design.coupled_inverters import evaluate_ac_candidate
+
+    return evaluate_ac_candidate(spec, cand)
+
+
+def _columns() -> list[str]:
+    from simbaflow.design.coupled_inverters import COLUMNS
+
+    return list(COLUMNS)
+
+
+def _measure(spec: dict):
+    from simbaflow.select.gather import measure_client_server_run
+
+    ac = spec["ac"]
+    return lambda parquet, cfg, row: measure_client_server_run(parquet, cfg, ac["f0_hz"], row["k_gain"], ac["ts_s"])
+
+
+def _prediction(cfg: dict, row: dict) -> dict:
+    from simbaflow.select.sine_waveforms import PREDICTED
+
+    return {f"analytic_{k}": row[k] for k in PREDICTED}
+
+
+def _draw_figures(candidate_jsons, table_csv, selection_json, outputs) -> None:
+    from simbaflow.review.summary import ac_figures
+
+    ac_figures(table_csv, outputs[0])
+
+
+def _export(selection_path, firmware_dir, target, dry_run):
+    from simbaflow.promote.pipeline import load_selection_object
+    from simbaflow.promote.pr_promote import promote_ac
+
+    return promote_ac(selection_path, load_selection_object(selection_path), firmware_dir, target, dry_run)
+
+
+KIND = StudyKind(
+    name="ac_client_server",
+    section="ac",
+    expand=expand_pr_sweep,
+    evaluate=_evaluate,
+    columns=_columns,
+    quick_table=("candidate_id", "stable", "settling_time_s", "phase_error_deg", "voltage_amplitude_error_pct",
+                 "server_phase_margin_deg", "client_phase_margin_deg", "status"),
+    candidate_fields=("server_kp", "server_kr", "server_phi_prime_rad", "client_kp", "client_kr",
+                      "client_phi_prime_rad", "k_gain"),
+    filter_fields=("discretisation",),
+    designs={"ac_client_server": DesignKind(signals=("v_load", "v_ref", "i_server", "i_client"),
+                                            measure=_measure, predict=_prediction)},
+    figures=("metrics_vs_parameters",),
+    draw_figures=_draw_figures,
+    waveforms="client_server",
+    export=_export,
+    control_period_s=lambda spec: float(spec["ac"]["ts_s"]),
+)

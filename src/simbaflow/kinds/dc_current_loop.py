@@ -1,0 +1,66 @@
+"""The DC current loop (seed 002): a PI by pole placement, every discretisation, the PWM as a ZOH."""
+
+from __future__ import annotations
+
+from simbaflow.design.sweepspace import expand_pi_sweep
+from simbaflow.kinds.base import DesignKind, StudyKind
+
+
+def _evaluate(spec: dict, cand: dict) -> dict:
+    from simbaflow.design.candidates import evaluate_candidate
+
+    return evaluate_candidate(spec, cand, with_responses=True)
+
+
+def _columns() -> list[str]:
+    from simbaflow.design.candidates import COLUMNS
+
+    return list(COLUMNS)
+
+
+def _step_measure(spec: dict):
+    from simbaflow.select.gather import measure_step_run
+
+    return lambda parquet, cfg, row: measure_step_run(parquet, cfg, 1.0 / row["fs_hz"])
+
+
+def _step_prediction(cfg: dict, row: dict) -> dict:
+    from simbaflow.select.gather import analytic_model
+    from simbaflow.select.step_waveforms import PREDICTED
+
+    prefix = "ct_" if analytic_model(cfg) == "continuous" else ""
+    return {f"analytic_{k}": row[f"{prefix}{k}"] for k in PREDICTED}
+
+
+def _draw_figures(candidate_jsons, table_csv, selection_json, outputs) -> None:
+    from simbaflow.review.summary import analytic_figures
+
+    analytic_figures(candidate_jsons, table_csv, selection_json, outputs)
+
+
+def _export(selection_path, firmware_dir, target, dry_run):
+    from simbaflow.promote.pipeline import promote
+
+    return promote(selection_path, firmware_dir=firmware_dir, target=target, dry_run=dry_run)
+
+
+_STEP = DesignKind(signals=("response", "reference"), measure=_step_measure, predict=_step_prediction)
+
+KIND = StudyKind(
+    name="dc_current_loop",
+    section="sweep",
+    expand=expand_pi_sweep,
+    evaluate=_evaluate,
+    columns=_columns,
+    quick_table=("candidate_id", "kp", "ki", "a0", "a1", "overshoot_pct", "settling_time_s", "phase_margin_deg",
+                 "stable", "status"),
+    candidate_fields=("kp", "ki", "a0", "a1", "xi", "wn_rad_s", "fs_hz", "ts_s", "delay_samples"),
+    filter_fields=("method", "realisation"),
+    designs={"current": _STEP, "power": _STEP},
+    figures=("step_responses", "pole_zero", "metrics_vs_parameters", "continuous_vs_discrete"),
+    draw_figures=_draw_figures,
+    waveforms="steps",
+    export=_export,
+    # The first swept rate: what the promoted firmware runs unless the sweep has several.
+    control_period_s=lambda spec: 1.0 / float(spec["sweep"]["fs_hz"][0]),
+)

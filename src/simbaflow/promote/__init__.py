@@ -1,0 +1,1 @@
+"""Promote stage: firmware headers, their checks, write-then-check."""

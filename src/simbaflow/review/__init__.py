@@ -1,0 +1,1 @@
+"""Review stage: figures, pages and the report's artefacts."""

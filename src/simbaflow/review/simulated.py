@@ -1,0 +1,271 @@
+"""Review artefacts of the simulate stage: interactive waveforms, metric maps, candidate pages."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from simbaflow.core import atomic  # noqa: E402
+from simbaflow.simulate.runio import read_run_parquet  # noqa: E402
+from simbaflow.select.gather import analytic_model  # noqa: E402
+from simbaflow.core.paths import results_dir  # noqa: E402
+from simbaflow.core.tables import read_candidates  # noqa: E402
+
+#: Metrics of the heatmap, per waveform style.
+HEATMAP_METRICS = {
+    "steps": ("overshoot_pct", "settling_time_s", "steady_state_error", "ripple_pp", "iae"),
+    "client_server": ("phase_error_deg", "voltage_amplitude_error_pct", "voltage_thd_pct", "client_tracking_error_pct"),
+}
+#: (simulated column, analytic column, label) pairs of the agreement figure, per kind of study.
+AGREEMENT = {
+    "steps": [("overshoot_pct", "analytic_overshoot_pct", "overshoot (%)"),
+           ("settling_time_s", "analytic_settling_time_s", "2 % settling (s)")],
+    "client_server": [("phase_error_deg", "analytic_phase_error_deg", "client/server phase error (°)"),
+           ("client_tracking_error_pct", "analytic_client_tracking_error_pct", "client tracking error (%)")],
+}
+
+
+def _client_server_designs(sim: dict) -> list[str]:
+    return [d for d, c in sim["designs"].items() if c.get("kind") == "ac_client_server"]
+
+
+def _read_metrics(metrics_csv) -> pd.DataFrame:
+    return pd.read_csv(metrics_csv, dtype={"message": str, "engine": str, "run_file": str})
+
+
+def _run(path: str):
+    df, _ = read_run_parquet(path)
+    return df
+
+
+def simulated_figures(spec: dict, sim: dict, style: str, metrics_csv, selection_json, outputs) -> None:
+    """``waveforms.html`` (interactive), the metric heatmap and the analytic-versus-simulated plot.
+
+    ``style`` is the study kind's waveform page: ``steps`` (current and power
+    designs against their reference steps) or ``client_server``.
+    """
+    waveforms, heatmap, agreement = outputs
+    metrics = _read_metrics(metrics_csv)
+    chosen = json.loads(Path(selection_json).read_text())["candidate_id"]
+    if style == "client_server":
+        _client_server_waveforms_html(spec, sim, metrics, chosen, waveforms)
+    else:
+        _step_waveforms_html(spec, sim, metrics, chosen, waveforms)
+    _heatmap(metrics, heatmap, HEATMAP_METRICS[style])
+    _agreement(metrics, agreement, AGREEMENT[style])
+
+
+def _label(row: dict) -> str:
+    return f"ξ = {row['xi']:.3g}, ωn = {row['wn_rad_s']:.4g}" if not math.isnan(row.get("xi", math.nan)) else row["candidate_id"]
+
+
+def _step_waveforms_html(spec, sim, metrics: pd.DataFrame, chosen: str, out: str) -> None:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    analytic = {r["candidate_id"]: r for r in read_candidates(results_dir(spec) / "candidates.csv")}
+    designs = sim["designs"]
+    continuous = [d for d, c in designs.items() if analytic_model(c) == "continuous"]
+    power = [d for d, c in designs.items() if c.get("kind") == "power"]
+    current = [d for d, c in designs.items() if c.get("kind", "current") == "current"]
+    titles = []
+    panels = []
+    for d in continuous:
+        titles.append(f"{d}: {designs[d]['response']} for each gain set")
+        ok = metrics[(metrics.design == d) & (metrics.status == "ok")].drop_duplicates("run_id")
+        panels.append([(_label(analytic[r.run_id]), r.run_file, designs[d]["response"]) for r in ok.itertuples()]
+                      + [("reference", ok.run_file.iloc[0], designs[d]["reference"])] if len(ok) else [])
+    mine = metrics[(metrics.candidate_id == chosen) & (metrics.status == "ok")]
+    titles.append(f"selected {chosen}: " + " vs ".join(current))
+    panels.append([(d, mine[mine.design == d].run_file.iloc[0], designs[d]["response"]) for d in current
+                   if (mine.design == d).any()]
+                  + ([("reference", mine[mine.design == current[0]].run_file.iloc[0], designs[current[0]]["reference"])]
+                     if current and (mine.design == current[0]).any() else []))
+    for d in power:
+        titles.append(f"selected {chosen}, {d}: {designs[d]['reference']} vs {designs[d]['response']}")
+        row = mine[mine.design == d]
+        panels.append([(name, row.run_file.iloc[0], designs[d][key]) for name, key in
+                       (("reference", "reference"), ("estimated", "response"))] if len(row) else [])
+    fig = make_subplots(rows=len(panels), cols=1, subplot_titles=titles, vertical_spacing=0.08)
+    cache: dict[str, pd.DataFrame] = {}
+    for i, traces in enumerate(panels, start=1):
+        for name, path, signal in traces:
+            df = cache.setdefault(path, _run(path))
+            fig.add_trace(go.Scattergl(x=df["time_s"] * 1e3, y=df[signal], name=name, mode="lines",
+                                       legendgroup=str(i), line={"width": 1}), row=i, col=1)
+        fig.update_xaxes(title_text="time (ms)", row=i, col=1)
+    fig.update_layout(height=360 * len(panels), title=f"Simulated waveforms ({spec['study']})",
+                      legend={"groupclick": "toggleitem"})
+    with atomic.atomic_path(out) as tmp:
+        fig.write_html(tmp, include_plotlyjs=True, full_html=True)
+
+
+def _client_server_waveforms_html(spec, sim, metrics: pd.DataFrame, chosen: str, out: str) -> None:
+    """Selected candidate: load voltage against its reference, server and client currents; then the
+    client current of every simulated candidate."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    design = _client_server_designs(sim)[0]
+    cfg = sim["designs"][design]
+    ok = metrics[(metrics.design == design) & (metrics.status == "ok")]
+    mine = ok[ok.candidate_id == chosen]
+    fig = make_subplots(rows=3, cols=1, vertical_spacing=0.08, subplot_titles=[
+        f"selected {chosen}: load voltage and reference", f"selected {chosen}: server and client currents",
+        "client current of every simulated candidate (legend: phase error against the server)"])
+    if len(mine):
+        df = _run(mine.run_file.iloc[0])
+        for row, keys in ((1, ("v_ref", "v_load")), (2, ("i_server", "i_client"))):
+            for key in keys:
+                fig.add_trace(go.Scattergl(x=df["time_s"] * 1e3, y=df[cfg[key]], name=f"{key} ({cfg[key]})",
+                                           mode="lines", line={"width": 1}), row=row, col=1)
+    for r in ok.itertuples():
+        df = _run(r.run_file)
+        fig.add_trace(go.Scattergl(x=df["time_s"] * 1e3, y=df[cfg["i_client"]], mode="lines", line={"width": 1},
+                                   name=f"{r.candidate_id}: {r.phase_error_deg:.2f}°"), row=3, col=1)
+    for row in (1, 2, 3):
+        fig.update_xaxes(title_text="time (ms)", row=row, col=1)
+    fig.update_layout(height=1100, title=f"Simulated waveforms ({spec['study']})")
+    with atomic.atomic_path(out) as tmp:
+        fig.write_html(tmp, include_plotlyjs=True, full_html=True)
+
+
+def _heatmap(metrics: pd.DataFrame, out: str, metric_names) -> None:
+    metrics = metrics[metrics.status != "not simulated"]
+    designs = list(dict.fromkeys(metrics.design))
+    cols = [(d, m) for d in designs for m in metric_names]
+    ids = list(dict.fromkeys(metrics.candidate_id))
+    table = np.full((len(ids), len(cols)), np.nan)
+    failed = np.zeros_like(table, dtype=bool)
+    index = {(r.candidate_id, r.design): r for r in metrics.itertuples()}
+    for i, cid in enumerate(ids):
+        for j, (d, m) in enumerate(cols):
+            r = index.get((cid, d))
+            if r is not None:
+                table[i, j] = getattr(r, m)
+                failed[i, j] = r.status != "ok"
+    norm = (table - np.nanmin(table, 0)) / np.where(np.nanmax(table, 0) > np.nanmin(table, 0),
+                                                     np.nanmax(table, 0) - np.nanmin(table, 0), 1)
+    fig, ax = plt.subplots(figsize=(1.0 * len(cols) + 3, 0.22 * len(ids) + 2))
+    ax.imshow(norm, aspect="auto", cmap="viridis_r")
+    for i in range(len(ids)):
+        for j in range(len(cols)):
+            text = "failed" if failed[i, j] else (f"{table[i, j]:.3g}" if np.isfinite(table[i, j]) else "–")
+            ax.text(j, i, text, ha="center", va="center", fontsize=5, color="red" if failed[i, j] else "white")
+    ax.set_xticks(range(len(cols)), [f"{d}\n{m}" for d, m in cols], rotation=90, fontsize=6)
+    ax.set_yticks(range(len(ids)), ids, fontsize=5)
+    ax.set_title("Simulated metrics (colour per column: better is lighter)")
+    with atomic.atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _agreement(metrics: pd.DataFrame, out: str, pairs) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    ok = metrics[metrics.status == "ok"]
+    for ax, (sim_col, ana_col, label) in zip(axes, pairs):
+        for d, grp in ok.groupby("design"):
+            ax.scatter(grp[ana_col], grp[sim_col], s=14, label=d)
+        finite = pd.concat([ok[sim_col], ok[ana_col]]).replace([np.inf, -np.inf], np.nan).dropna()
+        if len(finite):
+            lo, hi = finite.min(), finite.max()
+            ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
+        ax.set(xlabel=f"analytic {label}", ylabel=f"simulated {label}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Analytic prediction versus simulated transient")
+    with atomic.atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def svg_lines(series: list[tuple[str, np.ndarray, np.ndarray]], width: int = 720, height: int = 220,
+              points: int = 600) -> str:
+    """A small self-contained SVG line plot (no JavaScript), each series downsampled to ``points``."""
+    colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"]
+    xs = np.concatenate([s[1] for s in series]) if series else np.array([0.0, 1.0])
+    ys = np.concatenate([s[2] for s in series]) if series else np.array([0.0, 1.0])
+    x0, x1 = float(np.nanmin(xs)), float(np.nanmax(xs)) or 1.0
+    y0, y1 = float(np.nanmin(ys)), float(np.nanmax(ys))
+    if y1 == y0:
+        y1 = y0 + 1.0
+    pad = 40
+
+    def px(x, y):
+        return pad + (x - x0) / (x1 - x0) * (width - 2 * pad), height - pad - (y - y0) / (y1 - y0) * (height - 2 * pad)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="10">',
+             f'<rect x="{pad}" y="{pad}" width="{width - 2 * pad}" height="{height - 2 * pad}" fill="none" stroke="#999"/>',
+             f'<text x="{pad}" y="{height - 8}">{x0 * 1e3:.3g} ms</text>',
+             f'<text x="{width - pad - 40}" y="{height - 8}">{x1 * 1e3:.3g} ms</text>',
+             f'<text x="2" y="{pad}">{y1:.4g}</text><text x="2" y="{height - pad}">{y0:.4g}</text>']
+    for k, (name, t, y) in enumerate(series):
+        step = max(1, len(t) // points)
+        pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in (px(a, b) for a, b in zip(t[::step], y[::step])))
+        colour = colours[k % len(colours)]
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1" points="{pts}"/>')
+        parts.append(f'<text x="{pad + 5 + 150 * k}" y="{pad - 6}" fill="{colour}">{html.escape(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+_PAGE_FIELDS = ["xi", "wn_rad_s", "kp", "ki", "method", "realisation", "delay_samples", "a0", "a1", "a0_fixed",
+                "a1_fixed", "overshoot_pct", "settling_time_s", "phase_margin_deg", "stable", "status", "reason"]
+_RUN_FIELDS = ["status", "message", "engine", "overshoot_pct", "analytic_overshoot_pct", "rise_time_s",
+               "settling_time_s", "analytic_settling_time_s", "steady_state_error", "ripple_pp", "iae",
+               "duty_saturation_s", "power_error_pct", "phase_error_deg", "analytic_phase_error_deg",
+               "voltage_amplitude_error_pct", "voltage_thd_pct", "client_tracking_error_pct", "wall_time_s", "run_file"]
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return "–" if math.isnan(v) else f"{v:.5g}"
+    return html.escape(str(v))
+
+
+def candidate_pages(spec: dict, sim: dict, candidates_csv, metrics_csv, selection_json, outputs) -> None:
+    """One HTML page per candidate: analytic row, each run's metrics and waveforms."""
+    metrics = _read_metrics(metrics_csv)
+    sel = json.loads(Path(selection_json).read_text())
+    verdict = {r["candidate_id"]: "rejected: " + "; ".join(r["broken"]) for r in sel["rejected"]}
+    verdict[sel["candidate_id"]] = "selected: " + sel["reason"]
+    rows = {r["candidate_id"]: r for r in read_candidates(candidates_csv)}
+    by_path = {Path(p).stem: p for p in outputs}
+    cache: dict[str, str] = {}
+    for cid, out in by_path.items():
+        row = rows[cid]
+        runs = metrics[metrics.candidate_id == cid]
+        sections = []
+        for r in runs.to_dict(orient="records"):
+            cfg = sim["designs"][r["design"]]
+            table = "".join(f"<tr><th>{k}</th><td>{_fmt(r.get(k))}</td></tr>" for k in _RUN_FIELDS
+                            if not (isinstance(r.get(k), float) and math.isnan(r.get(k))))
+            if r["status"] == "ok":
+                key = r["run_file"]
+                if key not in cache:
+                    df = _run(key)
+                    t = df["time_s"].to_numpy()
+                    groups = ([(cfg["v_ref"], cfg["v_load"]), (cfg["i_server"], cfg["i_client"])]
+                              if cfg.get("kind") == "ac_client_server" else [(cfg["reference"], cfg["response"])])
+                    cache[key] = "".join(svg_lines([(s, t, df[s].to_numpy()) for s in g]) for g in groups)
+                plot = cache[key]
+            else:
+                plot = f"<p><b>run {html.escape(r['status'])}</b></p>"
+            sections.append(f"<h2>{html.escape(r['design'])}</h2><table>{table}</table>{plot}")
+        fields = _PAGE_FIELDS if "kp" in row else list(row)
+        head = "".join(f"<tr><th>{k}</th><td>{_fmt(row.get(k))}</td></tr>" for k in fields)
+        page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(cid)}</title>"
+                "<style>body{font-family:sans-serif;max-width:60em;margin:1em auto}table{border-collapse:collapse}"
+                "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}</style></head><body>"
+                f"<h1>Candidate <code>{html.escape(cid)}</code></h1><p>{html.escape(verdict.get(cid, ''))}</p>"
+                f"<h2>Analytic design</h2><table>{head}</table>{''.join(sections)}</body></html>")
+        atomic.write_text(out, page)

@@ -1,0 +1,1 @@
+"""Select stage: waveform metrics, gathering of runs, ranking against constraints."""

@@ -1,0 +1,1 @@
+"""Simulate stage: .jsimba projects, run planning and batches, engines."""

@@ -1,0 +1,1 @@
+"""Simulation engines behind one interface (see :mod:`simbaflow.simulate.engines.base`)."""

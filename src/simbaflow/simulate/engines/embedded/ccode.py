@@ -1,0 +1,141 @@
+"""SIMBA C Code blocks: compile with the system C compiler, load with ctypes.
+
+The block's ``Code`` is compiled once per distinct source (cache keyed by the
+SHA-256 of code, header and compiler) into a shared library. Because a block
+keeps its state in the code's globals, every block instance loads its own copy
+of that library file, so two blocks running the same code never share state.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from simbaflow.core.errors import SimbaflowError
+
+HEADER = Path(__file__).resolve().parents[2] / "data" / "simba_library.h"
+
+
+def cache_dir() -> Path:
+    """Where compiled blocks are kept (``$SIMBAFLOW_CACHE`` or ``~/.cache/simbaflow``)."""
+    root = os.environ.get("SIMBAFLOW_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "simbaflow"
+    )
+    return Path(root) / "ccode"
+
+
+def _compiler() -> str:
+    compiler = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
+    if not compiler:
+        raise SimbaflowError(
+            "C Code blocks need a C compiler and none was found (install Debian's 'gcc' or set CC)"
+        )
+    return compiler
+
+
+def compile_code(code: str, device: str, include_dir: str = "") -> Path:
+    """The shared library built from ``code``, compiling it on first use.
+
+    Raises
+    ------
+    SimbaflowError
+        When the compiler rejects the code; the message names the block and
+        quotes the compiler's first error line.
+    """
+    compiler = _compiler()
+    header = HEADER.read_bytes()
+    key = hashlib.sha256(b"\0".join([code.encode(), header, compiler.encode(), include_dir.encode()])).hexdigest()[:24]
+    target = cache_dir() / f"{key}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="simbaflow-cc-") as work:
+        source = Path(work) / "block.c"
+        source.write_text(code)
+        shutil.copy(HEADER, Path(work) / "simba_library.h")
+        built = Path(work) / "block.so"
+        command = [compiler, "-O2", "-shared", "-fPIC", "-w", "-I", work]
+        if include_dir:
+            command += ["-I", include_dir]
+        command += ["-o", str(built), str(source), "-lm"]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr.strip())
+            raise SimbaflowError(f"C Code block '{device}': the code does not compile: {first.replace(str(source), 'Code')}")
+        # Publish atomically so concurrent runs never load a half-written file.
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
+        os.close(fd)
+        shutil.copy(built, tmp)
+        os.replace(tmp, target)
+    return target
+
+
+class CodeBlock:
+    """One loaded instance of a compiled C Code block.
+
+    Parameters
+    ----------
+    library : Path
+        Shared library from :func:`compile_code`.
+    device : str
+        Block name, for messages.
+    n_inputs, n_outputs : int
+        Sizes of the ``inputs`` and ``outputs`` arrays.
+    """
+
+    def __init__(self, library: Path, device: str, n_inputs: int, n_outputs: int):
+        self.device = device
+        # A private copy: dlopen of the same path would share the globals.
+        self._dir = tempfile.TemporaryDirectory(prefix="simbaflow-block-")
+        private = Path(self._dir.name) / "block.so"
+        shutil.copy(library, private)
+        self._lib = ctypes.CDLL(str(private), mode=ctypes.RTLD_LOCAL)
+        missing = [name for name in ("initialize", "calculate_outputs") if not hasattr(self._lib, name)]
+        if missing:
+            raise SimbaflowError(f"C Code block '{device}': the code defines no {', '.join(missing)}() function")
+        self._calculate = self._lib.calculate_outputs
+        self._calculate.restype = None
+        self._calculate.argtypes = [
+            ctypes.POINTER(ctypes.c_double),
+            ctypes.POINTER(ctypes.c_double),
+            ctypes.c_double,
+            ctypes.c_double,
+        ]
+        self._terminate = getattr(self._lib, "terminate", None)
+        self._next_event = getattr(self._lib, "next_discontinuity_event", None)
+        if self._next_event is not None:
+            self._next_event.restype = ctypes.c_double
+            self._next_event.argtypes = [ctypes.c_double, ctypes.c_double]
+        self.inputs = (ctypes.c_double * max(n_inputs, 1))()
+        self.outputs = (ctypes.c_double * max(n_outputs, 1))()
+        self.n_outputs = n_outputs
+
+    def initialize(self) -> None:
+        """Reset the block's state (calls the code's ``initialize``)."""
+        for k in range(len(self.outputs)):
+            self.outputs[k] = 0.0
+        self._lib.initialize()
+
+    def calculate(self, inputs: list[float], time_s: float, time_step_s: float) -> list[float]:
+        """Call ``calculate_outputs`` and return the outputs."""
+        for k, value in enumerate(inputs):
+            self.inputs[k] = value
+        self._calculate(self.outputs, self.inputs, time_s, time_step_s)
+        return [self.outputs[k] for k in range(self.n_outputs)]
+
+    def next_event(self, time_s: float, time_step_s: float) -> float | None:
+        """The code's announced next event time, when it defines ``next_discontinuity_event``."""
+        if self._next_event is None:
+            return None
+        value = float(self._next_event(time_s, time_step_s))
+        return value if value > time_s else None
+
+    def terminate(self) -> None:
+        """Call the code's ``terminate`` (if any)."""
+        if self._terminate is not None:
+            self._terminate()

@@ -1,0 +1,177 @@
+"""Plan the simulate stage: every distinct (design, overrides) of a study as one run, in batches.
+
+Candidates that give a design the same parameter values share one run (the
+continuous design depends on Kp and Ki only, not on the discretisation). A run
+is stored as ``runs/<run_id>/<design>.parquet`` plus ``<design>.json``, where
+``run_id`` is the first candidate using it. The plan is written once, after the
+analytic stage, to ``results/<study>/plan.json``: the batch jobs and the gather
+step read it instead of evaluating the sweep again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from simbaflow.core import atomic
+from simbaflow.core.errors import SpecError
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One transient job: a design with the overrides one or more candidates give it."""
+
+    run_id: str
+    design: str
+    overrides: dict[str, dict[str, float]]
+    candidates: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The simulate stage of a study: its project, per-design settings, runs and their batches."""
+
+    project: str
+    designs: dict[str, dict[str, Any]]
+    batches: dict[str, list[PlannedRun]]
+    feasible: list[str] | None = None
+
+    @property
+    def runs(self) -> list[PlannedRun]:
+        return [run for runs in self.batches.values() for run in runs]
+
+    def write(self, path: str | Path) -> None:
+        data = {"project": self.project, "designs": self.designs, "feasible": self.feasible,
+                "batches": {b: [asdict(r) for r in runs] for b, runs in self.batches.items()}}
+        atomic.write_text(path, json.dumps(data, indent=1))
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Plan":
+        data = json.loads(Path(path).read_text())
+        batches = {b: [PlannedRun(r["run_id"], r["design"], r["overrides"], tuple(r["candidates"])) for r in runs]
+                   for b, runs in data["batches"].items()}
+        return cls(data["project"], data["designs"], batches, data.get("feasible"))
+
+
+def simulate_settings(spec: dict, candidate_fields: Iterable[str] = (), filter_fields: Iterable[str] = (),
+                      design_signals: Mapping[str, tuple[str, ...]] | None = None) -> dict:
+    """The spec's ``simulate`` section, checked against what the study kind offers.
+
+    Parameters
+    ----------
+    candidate_fields
+        Candidate fields a design's ``set`` mapping may name.
+    filter_fields
+        Further fields a design's ``where`` filter may name.
+    design_signals
+        For each design ``kind`` the study supports, the keys naming the signals its measure needs.
+    """
+    sim = spec.get("simulate")
+    if not sim:
+        return {}
+    source = spec.get("_path", "<spec>")
+    candidate_fields, filter_fields = tuple(candidate_fields), tuple(filter_fields)
+    design_signals = design_signals or {}
+    if not Path(sim["project"]).is_file():
+        raise SpecError(f"{source}: simulate.project: {sim['project']} is not a file (paths are relative to the working directory)")
+    for design, cfg in sim["designs"].items():
+        for field in cfg.get("where", {}):
+            if field not in candidate_fields + filter_fields:
+                raise SpecError(
+                    f"{source}: simulate.designs.{design}.where.{field}: unknown candidate field; "
+                    f"expected one of {', '.join(candidate_fields + filter_fields)}"
+                )
+        delays = set(spec.get("sweep", {}).get("delay_samples", [0]))
+        if "delay_samples" in cfg.get("set", {}).values() and delays - {0, 1}:
+            allowed = set(cfg.get("where", {}).get("delay_samples", delays))
+            if allowed - {0, 1}:
+                raise SpecError(
+                    f"{source}: simulate.designs.{design}: the C Code block models a delay of 0 or 1 sample; "
+                    f"sweep.delay_samples has {sorted(delays - {0, 1})} (add where: {{delay_samples: [0, 1]}})"
+                )
+        kind = cfg.get("kind", "current")
+        if kind not in design_signals:
+            raise SpecError(f"{source}: simulate.designs.{design}.kind: {kind!r} is not measured by this kind of "
+                            f"study; expected one of {', '.join(design_signals)}")
+        for key in design_signals[kind]:
+            if key not in cfg:
+                raise SpecError(f"{source}: simulate.designs.{design}.{key}: is required for kind {kind}")
+        for key in design_signals[kind] + ("duty",):
+            if key in cfg and cfg[key] not in cfg["signals"]:
+                raise SpecError(f"{source}: simulate.designs.{design}.{key}: {cfg[key]!r} must be one of its signals")
+        for target, field in cfg.get("set", {}).items():
+            if target.count(".") < 1 or not all(target.split(".", 1)):
+                raise SpecError(f"{source}: simulate.designs.{design}.set.{target}: expected DEVICE.PARAMETER")
+            if field not in candidate_fields:
+                raise SpecError(
+                    f"{source}: simulate.designs.{design}.set.{target}: unknown candidate field {field!r}; "
+                    f"expected one of {', '.join(candidate_fields)}"
+                )
+    return sim
+
+
+def runs_design(cfg: dict, candidate: dict) -> bool:
+    """Whether a design's ``where`` filter lets ``candidate`` run it."""
+    return all(candidate.get(field) in allowed for field, allowed in cfg.get("where", {}).items())
+
+
+def plan_runs(sim: dict, values: list[dict[str, Any]], feasible: set[str] | None = None) -> list[PlannedRun]:
+    """Every distinct (design, overrides), in sweep order.
+
+    Parameters
+    ----------
+    sim
+        The checked ``simulate`` section (:func:`simulate_settings`).
+    values
+        Each candidate's fields (its analytic row), in sweep order.
+    feasible
+        When given, only these candidates are simulated.
+    """
+    runs: list[PlannedRun] = []
+    for design, cfg in sim["designs"].items():
+        groups: dict[str, tuple[str, dict, list[str]]] = {}
+        for v in values:
+            if not runs_design(cfg, v) or (feasible is not None and v["candidate_id"] not in feasible):
+                continue
+            overrides: dict[str, dict[str, float]] = {}
+            for target, value in cfg.get("fixed", {}).items():
+                device, parameter = target.split(".", 1)
+                overrides.setdefault(device, {})[parameter] = value
+            for target, field in cfg.get("set", {}).items():
+                device, parameter = target.split(".", 1)
+                overrides.setdefault(device, {})[parameter] = float(v[field])
+            key = json.dumps(overrides, sort_keys=True)
+            groups.setdefault(key, (v["candidate_id"], overrides, []))[2].append(v["candidate_id"])
+        runs += [PlannedRun(rid, design, ov, tuple(ids)) for rid, ov, ids in groups.values()]
+    return runs
+
+
+def batch_runs(runs: list[PlannedRun], batch_size: int) -> dict[str, list[PlannedRun]]:
+    """Runs of the same design, in batches of at most ``batch_size`` named ``<design>-bNNN``."""
+    batches: dict[str, list[PlannedRun]] = {}
+    by_design: dict[str, list[PlannedRun]] = {}
+    for run in runs:
+        by_design.setdefault(run.design, []).append(run)
+    for design, items in by_design.items():
+        for i in range(0, len(items), batch_size):
+            batches[f"{design}-b{i // batch_size:03d}"] = items[i : i + batch_size]
+    return batches
+
+
+def make_plan(sim: dict, values: list[dict[str, Any]], feasible: set[str] | None = None) -> Plan:
+    """The study's :class:`Plan` (runs batched by ``simulate.batch_size``)."""
+    designs = {}
+    for name, cfg in sim["designs"].items():
+        designs[name] = {"signals": list(cfg["signals"]),
+                         "end_time_s": cfg.get("end_time_s", sim.get("end_time_s")),
+                         "timeout_s": cfg.get("timeout_s", sim.get("timeout_s"))}
+    batches = batch_runs(plan_runs(sim, values, feasible), int(sim.get("batch_size", 8)))
+    return Plan(str(sim["project"]), designs, batches, sorted(feasible) if feasible is not None else None)
+
+
+def run_paths(results: Path, run: PlannedRun) -> tuple[Path, Path]:
+    """``runs/<run_id>/<design>.parquet`` and its ``.json`` record."""
+    base = Path(results) / "runs" / run.run_id / run.design
+    return base.with_suffix(".parquet"), base.with_suffix(".json")

@@ -1,0 +1,1 @@
+"""The workflow: the functions Snakemake rules call, and running Snakemake."""

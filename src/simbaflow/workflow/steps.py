@@ -1,0 +1,164 @@
+"""What the workflow's rules call: each stage of a study as a function on files.
+
+Every function takes the spec path, finds the study's kind once
+(:func:`simbaflow.kinds.kind_of`) and hands the stage the kind's functions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from simbaflow.core import atomic
+from simbaflow.core.errors import SpecError
+from simbaflow.core.paths import results_dir
+from simbaflow.core.provenance import provenance
+from simbaflow.core.spec import load_spec
+from simbaflow.core.tables import jsonable, read_candidates, row_from_json
+from simbaflow.kinds import expand_candidates, kind_of
+
+
+def candidate_batches(ids: list[str], batch_size: int) -> dict[str, list[str]]:
+    """Candidate ids in named batches of at most ``batch_size`` (``b000``, ``b001``, ...)."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    return {f"b{i // batch_size:03d}": ids[i : i + batch_size] for i in range(0, len(ids), batch_size)}
+
+
+def evaluate_batch(spec_path: str | Path, ids: list[str], out_json: str | Path) -> None:
+    """Evaluate candidates ``ids`` and write their rows (with what the figures need) as one JSON list."""
+    spec = load_spec(spec_path)
+    kind = kind_of(spec)
+    cands = {c["candidate_id"]: c for c in expand_candidates(spec)}
+    rows = []
+    for cid in ids:
+        if cid not in cands:
+            raise SpecError(f"{spec_path}: no candidate {cid!r} in this study's sweep")
+        rows.append(kind.evaluate(spec, cands[cid]))
+    atomic.write_text(out_json, json.dumps(jsonable(rows), indent=1))
+
+
+def read_rows(batch_jsons: list[str | Path]) -> list[dict]:
+    """The candidate rows of evaluated batches, in order."""
+    return [row_from_json(r) for path in batch_jsons for r in json.loads(Path(path).read_text())]
+
+
+def gather_candidates(spec_path: str | Path, batch_jsons: list[str | Path], out_csv: str | Path) -> pd.DataFrame:
+    """Collect the evaluated batches into ``candidates.csv`` (the kind's columns)."""
+    columns = kind_of(load_spec(spec_path)).columns()
+    rows = read_rows(batch_jsons)
+    df = pd.DataFrame([{k: r.get(k, math.nan) for k in columns} for r in rows], columns=columns)
+    with atomic.atomic_path(out_csv) as tmp:
+        df.to_csv(tmp, index=False)
+    return df
+
+
+def plan_simulations(spec_path: str | Path, batch_jsons: list[str | Path], out_plan: str | Path) -> None:
+    """Write ``plan.json``: the runs of the simulate stage, after the analytic results.
+
+    Under ``simulate.candidates: feasible`` only the candidates meeting the
+    analytic constraints are simulated; constraints on simulated metrics
+    (``<design>.<metric>``) are left to the selection.
+    """
+    from simbaflow.select.ranking import broken_constraints
+    from simbaflow.simulate.plan import make_plan
+
+    spec = load_spec(spec_path)
+    sim = kind_of(spec).simulate_settings(spec)
+    rows = read_rows(batch_jsons)
+    feasible = None
+    if sim.get("candidates", "all") == "feasible":
+        analytic = {k: v for k, v in spec["selection"]["constraints"].items() if "." not in k}
+        feasible = {r["candidate_id"] for r in rows if not broken_constraints(r, analytic)}
+    make_plan(sim, rows, feasible).write(out_plan)
+
+
+def gather_metrics(spec_path: str | Path, plan_json: str | Path, candidates_csv: str | Path,
+                   out_csv: str | Path) -> pd.DataFrame:
+    """``metrics.csv``: one row per (candidate, design), measured as the study's kind says."""
+    from simbaflow.select.gather import gather_metrics as gather
+    from simbaflow.simulate.plan import Plan
+
+    spec = load_spec(spec_path)
+    kind = kind_of(spec)
+    plan = Plan.read(plan_json)
+    feasible = set(plan.feasible) if plan.feasible is not None else None
+    return gather(plan, kind.simulate_settings(spec), read_candidates(candidates_csv), kind.measures(spec),
+                  results_dir(spec), out_csv, feasible)
+
+
+def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: str | Path,
+                   metrics_csv: str | Path | None = None) -> dict:
+    """Choose the winner from ``candidates.csv`` (and simulated ``metrics.csv``) and write ``selection.json``.
+
+    With simulated metrics, constraints and the objective may name
+    ``<design>.<metric>`` columns (e.g. ``discrete_pi.overshoot_pct``).
+    """
+    from simbaflow.select.ranking import check_metric_names, select
+
+    spec = load_spec(spec_path)
+    kind = kind_of(spec)
+    rows = read_candidates(candidates_csv)
+    columns = kind.columns()
+    engine = "analytic"
+    if metrics_csv is not None:
+        from simbaflow.select.gather import merge_simulated
+
+        rows, added = merge_simulated(rows, metrics_csv)
+        columns += added
+        engines = sorted(set(pd.read_csv(metrics_csv, dtype={"engine": str})["engine"].dropna()))
+        engine = ",".join(engines) or "none"
+    check_metric_names(spec["selection"], columns, str(spec_path))
+    choice = select(rows, spec["selection"], str(spec_path))
+    best = choice["candidate"]
+    out = {
+        "study": spec["study"],
+        "kind": kind.name,
+        "spec_path": str(spec_path),
+        "spec_sha256": spec["_sha256"],
+        "candidate_id": best["candidate_id"],
+        "candidate": best,
+        "realisation": best.get("realisation", best.get("discretisation")),
+        "fixed_point": {**spec["fixed_point"], **({"q_format": best["q_format"]} if "q_format" in best else {})},
+        "controller": spec["controller"],
+        "plant": spec[kind.section]["plant"] if kind.section != "sweep" else spec["plant"],
+        "constraints": spec["selection"]["constraints"],
+        "objective": spec["selection"]["objective"],
+        "constraints_met": choice["constraints_met"],
+        "reason": choice["reason"],
+        "runners_up": choice["runners_up"],
+        "rejected": choice["rejected"],
+        "ranking": choice["ranking"],
+        "engine": engine,
+        "run_files": {k.split(".")[0]: v for k, v in best.items() if k.endswith(".run_file")},
+        "provenance": provenance(spec),
+    }
+    atomic.write_text(out_json, json.dumps(jsonable(out), indent=1))
+    return out
+
+
+def design_figures(spec_path: str | Path, batch_jsons: list[str], table_csv: str, selection_json: str,
+                   outputs: list[str]) -> None:
+    """The kind's analytic figures (``figures/<name>.png``)."""
+    kind_of(load_spec(spec_path)).draw_figures(batch_jsons, table_csv, selection_json, outputs)
+
+
+def simulated_figures(spec_path: str | Path, metrics_csv: str, selection_json: str, outputs: list[str]) -> None:
+    """Waveforms, metric map and agreement figures of the simulate stage."""
+    from simbaflow.review.simulated import simulated_figures as draw
+
+    spec = load_spec(spec_path)
+    kind = kind_of(spec)
+    draw(spec, kind.simulate_settings(spec), kind.waveforms, metrics_csv, selection_json, outputs)
+
+
+def candidate_pages(spec_path: str | Path, candidates_csv: str, metrics_csv: str, selection_json: str,
+                    outputs: list[str]) -> None:
+    """One page per candidate: its analytic row and its runs."""
+    from simbaflow.review.simulated import candidate_pages as pages
+
+    spec = load_spec(spec_path)
+    pages(spec, kind_of(spec).simulate_settings(spec), candidates_csv, metrics_csv, selection_json, outputs)
