@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
@@ -66,6 +67,8 @@ def inspect_command(project: Path, design_name: str | None, fmt: str) -> None:
 @click.option("--end-time", "end_time_s", type=float, help="Transient end time, seconds (default: the design's).")
 @click.option("--signal", "signals", multiple=True, help="Signal '<device> - <scope>' to record (default: every scoped signal).")
 @click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Run file (.parquet).")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True,
+              help="Wall-time limit of the run, seconds; a run past it stops with an error.")
 def simulate_command(
     project: Path,
     design_name: str,
@@ -74,14 +77,22 @@ def simulate_command(
     end_time_s: float | None,
     signals: tuple[str, ...],
     out: Path,
+    timeout_s: float,
 ) -> None:
     """Run one transient job of a design and write its signals to a Parquet file."""
     overrides = jsimba.overrides_from_assignments(list(assignments))
-    if end_time_s is not None and not end_time_s > 0:
+    if end_time_s is not None and not (end_time_s > 0 and math.isfinite(end_time_s)):
         raise SpecError(f"--end-time {end_time_s}: expected a positive number of seconds")
+    from simbaflow.simulate.batch import RunTimeout, time_limit
+
     engine, message = select_engine(engine_name)
     click.echo(message, err=True)
-    result = engine.run(project, design_name, overrides, list(signals), end_time_s)
+    try:
+        with time_limit(timeout_s):
+            result = engine.run(project, design_name, overrides, list(signals), end_time_s)
+    except RunTimeout:
+        raise SimbaflowError(f"{project}: design '{design_name}' ran past its time limit of {timeout_s:g} s "
+                             "(raise --timeout, or shorten --end-time)", exit_code=1) from None
     if not result.ok:
         raise SimbaflowError(f"{project}: design '{design_name}' failed to simulate: {result.message}", exit_code=1)
     from simbaflow.simulate.runio import write_run_parquet  # pandas/pyarrow: only when writing

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import hashlib
 import json
 from importlib import resources
@@ -44,6 +45,43 @@ def key_path(path) -> str:
     return out or "(top level)"
 
 
+#: Largest magnitude a spec number may have: beyond it no value here is physical, and
+#: products of such numbers overflow to infinity.
+MAX_MAGNITUDE = 1e15
+#: Largest spec file read, and largest YAML document once its aliases are expanded (nodes).
+MAX_SPEC_BYTES = 1_000_000
+MAX_SPEC_NODES = 100_000
+#: Longest quoted value in an error message.
+MAX_QUOTED = 80
+
+
+def short(value: Any) -> str:
+    """``repr(value)``, cut to :data:`MAX_QUOTED` characters so one error stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= MAX_QUOTED else text[: MAX_QUOTED - 5] + " ...)"
+
+
+def _non_finite(data: Any, path: list) -> tuple[list, Any] | None:
+    """The first number in ``data`` that is NaN, infinite or beyond :data:`MAX_MAGNITUDE`."""
+    if isinstance(data, bool):
+        return None
+    if isinstance(data, (int, float)):
+        if not math.isfinite(data) or abs(data) > MAX_MAGNITUDE:
+            return path, data
+        return None
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        return None
+    for key, value in items:
+        found = _non_finite(value, [*path, key])
+        if found:
+            return found
+    return None
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = sorted(error.schema.get("properties", {}))
@@ -52,15 +90,16 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "required":
         return error.message.replace("is a required property", "is required but missing")
     if error.validator == "enum":
-        return f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
+        return f"{short(error.instance)} is not one of {', '.join(map(str, error.validator_value))}"
     if error.validator == "minItems" and error.validator_value == 1:
         return "must list at least one value (empty sweep)"
     if error.validator in ("exclusiveMinimum", "minimum", "maximum"):
         op = {"exclusiveMinimum": ">", "minimum": "≥", "maximum": "≤"}[error.validator]
-        return f"{error.instance!r} must be {op} {error.validator_value}"
+        return f"{short(error.instance)} must be {op} {error.validator_value}"
     if error.validator == "type":
-        return f"{error.instance!r} is not of type {error.validator_value}"
-    return error.message
+        return f"{short(error.instance)} is not of type {error.validator_value}"
+    message = error.message
+    return message if len(message) <= 2 * MAX_QUOTED else message[: 2 * MAX_QUOTED] + " ..."
 
 
 def validate_spec(data: Any, source: str = "<spec>") -> dict:
@@ -73,6 +112,11 @@ def validate_spec(data: Any, source: str = "<spec>") -> dict:
     """
     if not isinstance(data, dict):
         raise SpecError(f"{source}: expected a mapping of study keys at the top level, got {type(data).__name__}")
+    found = _non_finite(data, [])
+    if found:
+        path, value = found
+        raise SpecError(f"{source}: {key_path(path)}: {value!r} is not a finite number of magnitude at most "
+                        f"{MAX_MAGNITUDE:g}")
     spec = copy.deepcopy(data)
     errors = sorted(_Validator(_schema()).iter_errors(spec), key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:
@@ -121,6 +165,26 @@ def _check_semantics(spec: dict, source: str) -> None:
         raise SpecError(f"{source}: controller.output_min: must be < output_max")
 
 
+def expanded_nodes(node: yaml.Node | None) -> int:
+    """How many nodes ``node`` holds once every alias is expanded (counted without expanding them)."""
+    sizes: dict[int, int] = {}
+
+    def size(n: yaml.Node) -> int:
+        if id(n) in sizes:
+            return sizes[id(n)]
+        sizes[id(n)] = 1  # a node reached again while it is being counted: a recursive alias
+        if isinstance(n, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in n.value)
+        elif isinstance(n, yaml.SequenceNode):
+            total = 1 + sum(size(v) for v in n.value)
+        else:
+            total = 1
+        sizes[id(n)] = total
+        return total
+
+    return 0 if node is None else size(node)
+
+
 def load_spec(path: str | Path) -> dict:
     """Read, validate and default a study spec file.
 
@@ -136,7 +200,13 @@ def load_spec(path: str | Path) -> dict:
         raise SpecError(f"{path}: no such study spec file") from None
     except OSError as exc:
         raise SpecError(f"{path}: cannot read the study spec ({exc.strerror})") from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(f"{path}: {len(raw)} bytes; a study spec is at most {MAX_SPEC_BYTES} bytes")
     try:
+        nodes = expanded_nodes(yaml.compose(raw, Loader=yaml.SafeLoader))
+        if nodes > MAX_SPEC_NODES:
+            raise SpecError(f"{path}: {nodes} YAML nodes once its aliases are expanded; a study spec has at "
+                            f"most {MAX_SPEC_NODES} (is an alias repeated inside itself?)")
         data = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

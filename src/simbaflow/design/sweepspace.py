@@ -12,6 +12,17 @@ from typing import Any
 from simbaflow.core.ids import number_token
 
 
+def sweep_size(section: dict) -> int:
+    """Combinations of a sweep section's axes (every list in it, nested ones too), before de-duplication."""
+    size = 1
+    for value in section.values():
+        if isinstance(value, list):
+            size *= len(value)
+        elif isinstance(value, dict):
+            size *= sweep_size(value)
+    return size
+
+
 def expand_pi_sweep(spec: dict) -> list[dict[str, Any]]:
     """Every combination of the sweep's axes, each with a unique ``candidate_id``."""
     sweep = spec["sweep"]

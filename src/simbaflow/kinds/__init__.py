@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,41 @@ def kind_named(name: str, source: str = "<selection>") -> StudyKind:
     return KINDS[name]
 
 
+#: Most candidates a study may have unless ``SIMBAFLOW_MAX_CANDIDATES`` allows more.
+MAX_CANDIDATES = 10_000
+
+
+def max_candidates() -> int:
+    """The candidate bound in force (``SIMBAFLOW_MAX_CANDIDATES``, else :data:`MAX_CANDIDATES`)."""
+    text = os.environ.get("SIMBAFLOW_MAX_CANDIDATES", "")
+    if not text:
+        return MAX_CANDIDATES
+    try:
+        value = int(text)
+    except ValueError:
+        raise SpecError(f"SIMBAFLOW_MAX_CANDIDATES={text!r}: expected a whole number of candidates") from None
+    if value < 1:
+        raise SpecError(f"SIMBAFLOW_MAX_CANDIDATES={text!r}: expected at least 1")
+    return value
+
+
+def check_size(spec: dict) -> int:
+    """The study's candidate count, refused beyond :func:`max_candidates` before anything is expanded."""
+    kind = kind_of(spec)
+    n, limit = kind.count(spec), max_candidates()
+    if n > limit:
+        raise SpecError(f"{spec.get('_path', '<spec>')}: {kind.section}: {n} candidates; at most {limit} are "
+                        "evaluated (set SIMBAFLOW_MAX_CANDIDATES to allow more)")
+    return n
+
+
 def expand_candidates(spec: dict) -> list[dict[str, Any]]:
     """The candidates of the study, in sweep order (none for a kind that does not sweep)."""
     kind = kind_of(spec)
-    return kind.expand(spec) if kind.sweeps else []
+    if not kind.sweeps:
+        return []
+    check_size(spec)
+    return kind.expand(spec)
 
 
 def candidate_ids(spec: dict) -> list[str]:

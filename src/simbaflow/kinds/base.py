@@ -71,6 +71,10 @@ class StudyKind:
         The promotion target when none is given.
     control_period_s
         ``control_period_s(spec)``: the sample period bench records are timed with.
+    count
+        ``count(spec)``: how many candidates the sweep has, without expanding it.
+    text_columns
+        Columns of ``candidates.csv`` holding text (no constraint or objective may name them).
     """
 
     name: str
@@ -89,6 +93,8 @@ class StudyKind:
     export: Callable[..., Any] | None = None
     default_target: str = "spin"
     control_period_s: Callable[[dict], float] | None = None
+    count: Callable[[dict], int] = lambda spec: 0
+    text_columns: tuple[str, ...] = ("candidate_id", "status", "reason")
 
     def design_signals(self) -> dict[str, tuple[str, ...]]:
         """For :func:`simbaflow.simulate.plan.simulate_settings`: each design kind's signal keys."""

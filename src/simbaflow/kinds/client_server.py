@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simbaflow.design.sweepspace import expand_pr_sweep
+from simbaflow.design.sweepspace import sweep_size, expand_pr_sweep
 from simbaflow.kinds.base import DesignKind, StudyKind
 
 
@@ -61,5 +61,7 @@ KIND = StudyKind(
     draw_figures=_draw_figures,
     waveforms="client_server",
     export=_export,
+    count=lambda spec: sweep_size(spec["ac"]["sweep"]),
+    text_columns=("candidate_id", "discretisation", "status", "reason"),
     control_period_s=lambda spec: float(spec["ac"]["ts_s"]),
 )

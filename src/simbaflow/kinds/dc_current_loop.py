@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simbaflow.design.sweepspace import expand_pi_sweep
+from simbaflow.design.sweepspace import sweep_size, expand_pi_sweep
 from simbaflow.kinds.base import DesignKind, StudyKind
 
 
@@ -61,6 +61,9 @@ KIND = StudyKind(
     draw_figures=_draw_figures,
     waveforms="steps",
     export=_export,
+    count=lambda spec: sweep_size(spec["sweep"]),
+    text_columns=("candidate_id", "method", "realisation", "q_format", "poles", "ct_poles", "ct_zeros",
+                  "a0_hex", "a1_hex", "status", "reason"),
     # The first swept rate: what the promoted firmware runs unless the sweep has several.
     control_period_s=lambda spec: 1.0 / float(spec["sweep"]["fs_hz"][0]),
 )

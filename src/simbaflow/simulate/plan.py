@@ -112,6 +112,36 @@ def simulate_settings(spec: dict, candidate_fields: Iterable[str] = (), filter_f
     return sim
 
 
+def check_project(sim: dict, source: str) -> None:
+    """Every design, device, parameter and signal the ``simulate`` section names exists in its project.
+
+    Raises
+    ------
+    SpecError
+        Naming the spec file and key, with the valid names.
+    """
+    from simbaflow.simulate.engines.base import Overrides
+    from simbaflow.simulate.jsimba import apply_overrides, get_design, load_project, resolve_signals
+
+    try:
+        project = load_project(sim["project"])
+    except SpecError as exc:
+        raise SpecError(f"{source}: simulate.project: {exc}") from None
+    for name, cfg in sim["designs"].items():
+        key = f"simulate.designs.{name}"
+        try:
+            design = get_design(project, name, sim["project"])
+            targets = {**cfg.get("fixed", {}), **dict.fromkeys(cfg.get("set", {}), 1.0)}
+            parameters: dict[str, dict[str, Any]] = {}
+            for target, value in targets.items():
+                device, parameter = target.split(".", 1)
+                parameters.setdefault(device, {})[parameter] = value
+            apply_overrides(design, Overrides(parameters=parameters))
+            resolve_signals(design, list(cfg["signals"]))
+        except SpecError as exc:
+            raise SpecError(f"{source}: {key}: {exc}") from None
+
+
 def runs_design(cfg: dict, candidate: dict) -> bool:
     """Whether a design's ``where`` filter lets ``candidate`` run it."""
     return all(candidate.get(field) in allowed for field, allowed in cfg.get("where", {}).items())

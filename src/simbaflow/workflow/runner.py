@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -62,32 +63,107 @@ def _engine_arguments(spec: dict, engine: str | None) -> list[str]:
 
 
 _STEPS = re.compile(r"(\d+) of (\d+) steps \((\d+)%\) done")
+_RULE_ERROR = re.compile(r"^Error in rule (\w+):")
+_LOG_LINE = re.compile(r"^\s+log: (\S+)")
+_EXCEPTION = re.compile(r"^(\w+(?:Error|Exception)) in file .*, line \d+:$")
+#: How long Snakemake gets to stop its jobs after SIGTERM before it is killed.
+STOP_GRACE_S = 20.0
 
 
-def _stream_with_progress(cmd: list[str]) -> int:
-    """Run Snakemake, echoing its output and adding an estimate of the time left after each step."""
+class SweepFailure(SimbaflowError):
+    """The workflow failed; the message names the first failed rule, its cause and log."""
+
+
+def first_failure(lines: list[str]) -> tuple[str, str, str | None] | None:
+    """``(rule, cause, log)`` of the first job that failed in Snakemake's output, if any.
+
+    The cause is the last line of the job's log when it has one (a batch job's
+    own one-line error), else the exception message Snakemake printed for it.
+    """
+    for k, line in enumerate(lines):
+        match = _RULE_ERROR.match(line)
+        if not match:
+            continue
+        rule, log, cause = match.group(1), None, None
+        for follow in lines[k + 1 : k + 40]:
+            log_match = _LOG_LINE.match(follow)
+            if log_match:
+                log = log_match.group(1).split(",")[0].split(" ")[0]
+                break
+            if follow.strip() == "" or _RULE_ERROR.match(follow):
+                break
+        if log and Path(log).is_file():
+            tail = [x.strip() for x in Path(log).read_text(errors="replace").splitlines() if x.strip()]
+            cause = tail[-1] if tail else None
+        if cause is None:
+            for back in range(k - 1, max(k - 60, -1), -1):
+                if _EXCEPTION.match(lines[back]) and back + 1 < len(lines):
+                    cause = f"{_EXCEPTION.match(lines[back]).group(1)}: {lines[back + 1].strip()}"
+                    break
+        return rule, cause or "see the log above", log
+    return None
+
+
+def _stream_with_progress(cmd: list[str], lock_fd: int | None = None) -> tuple[int, list[str]]:
+    """Run Snakemake in its own process group, echoing its output with an estimate of the time left.
+
+    The sweep lock's file descriptor is passed to Snakemake, so the lock stays
+    held while any process of the sweep lives. SIGINT and SIGTERM stop the whole
+    group (Snakemake and its jobs) before this returns.
+
+    Returns
+    -------
+    (exit code, output lines)
+    """
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                            start_new_session=True, pass_fds=(lock_fd,) if lock_fd is not None else ())
     assert proc.stdout is not None
-    for line in proc.stdout:
-        sys.stdout.write(line)
-        match = _STEPS.search(line)
-        if match:
-            done, total = int(match.group(1)), int(match.group(2))
-            elapsed = time.monotonic() - started
-            left = elapsed / done * (total - done) if done else float("nan")
-            sys.stdout.write(f"simbaflow: {done}/{total} jobs done in {elapsed:.0f} s, about {left:.0f} s left\n")
-        sys.stdout.flush()
-    return proc.wait()
+    received: list[int] = []
+
+    def stop(signum, frame):
+        received.append(signum)
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    lines: list[str] = []
+    try:
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            sys.stdout.write(line)
+            match = _STEPS.search(line)
+            if match:
+                done, total = int(match.group(1)), int(match.group(2))
+                elapsed = time.monotonic() - started
+                left = elapsed / done * (total - done) if done else float("nan")
+                sys.stdout.write(f"simbaflow: {done}/{total} jobs done in {elapsed:.0f} s, about {left:.0f} s left\n")
+            sys.stdout.flush()
+        try:
+            code = proc.wait(timeout=STOP_GRACE_S if received else None)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            code = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        name = signal.Signals(received[0]).name
+        raise SimbaflowError(f"sweep stopped by {name}: Snakemake and its jobs were stopped; finished runs are "
+                             "kept and the next sweep resumes", exit_code=128 + received[0])
+    return code, lines
 
 
 @contextlib.contextmanager
 def sweep_lock(results: Path):
-    """Hold an exclusive lock for one study's sweep; clear Snakemake locks a killed sweep left.
+    """Hold an exclusive lock for one study's sweep (yields its file descriptor).
 
-    The kernel releases ``flock`` when its holder dies (even by SIGKILL), so
-    holding it proves no other simbaflow sweep of this study is running, and a
-    leftover Snakemake lock can only be stale.
+    The kernel releases ``flock`` when the last process holding the descriptor
+    dies (even by SIGKILL); Snakemake inherits it, so holding the lock proves no
+    process of another sweep of this study is alive, and a leftover Snakemake
+    lock can only be stale.
     """
     results.mkdir(parents=True, exist_ok=True)
     with open(results / ".sweep.lock", "w") as handle:
@@ -95,7 +171,7 @@ def sweep_lock(results: Path):
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise SimbaflowError(f"another sweep of {results} is running; wait for it to finish") from None
-        yield
+        yield handle.fileno()
 
 
 def _clear_stale_snakemake_locks(spec_path: Path) -> None:
@@ -114,43 +190,51 @@ def run_sweep(spec_path: Path, cores: int, report: bool = True, profile: Path | 
     that leaves the candidate table but no selection is re-explained in one
     sentence (e.g. no feasible candidate).
     """
+    from simbaflow.workflow.preflight import check_study
+
     spec = load_spec(spec_path)
     if not kind_of(spec).sweeps:
         raise SimbaflowError(
             f"{spec_path} has no sweep (or ac) section to run; for a state-space study use "
             f"`simbaflow statespace {spec_path}` and `simbaflow promote {spec_path}`"
         )
+    check_study(spec)  # sizes, metric names, the project's designs and devices: before any job
     results = results_dir(spec)
     engine_args = _engine_arguments(spec, engine)
-    with sweep_lock(results):
+    with sweep_lock(results) as lock_fd:
         _clear_stale_snakemake_locks(spec_path)
-        return _run_locked(spec_path, spec, results, cores, report, profile, engine_args)
+        return _run_locked(spec_path, spec, results, cores, report, profile, engine_args, lock_fd)
 
 
 def _run_locked(spec_path: Path, spec: dict, results: Path, cores: int, report: bool, profile: Path | None,
-                engine_args: list[str]) -> int:
+                engine_args: list[str], lock_fd: int) -> int:
     if spec.get("simulate"):
         from simbaflow.simulate.batch import forget_unfinished_batches
         from simbaflow.simulate.plan import Plan
 
-        kind_of(spec).simulate_settings(spec)  # project and design settings checked before any work
         plan_path = results / "plan.json"
         redo = forget_unfinished_batches(results, Plan.read(plan_path)) if plan_path.exists() else []
         if redo:
             # metrics.csv (and what follows from it) must be gathered again from the redone runs.
             (results / "metrics.csv").unlink(missing_ok=True)
             print(f"simbaflow: redoing failed or unfinished runs of {len(redo)} batch(es): {', '.join(redo)}")
-    code = _stream_with_progress(
-        snakemake_command(spec_path, cores, engine_args[1:], profile=profile, config=engine_args[:1]))
+    code, lines = _stream_with_progress(
+        snakemake_command(spec_path, cores, engine_args[1:], profile=profile, config=engine_args[:1]), lock_fd)
     if code != 0:
+        failure = first_failure(lines)
         table, selection = results / "candidates.csv", results / "selection.json"
-        if table.exists() and not selection.exists():
+        if failure and failure[0] == "select" and table.exists() and not selection.exists():
             from simbaflow.workflow.steps import select_to_json
 
             metrics = results / "metrics.csv"
-            # Raises the selection's own clear error (e.g. no feasible candidate).
+            # Raises the selection's own clear error and exit code (e.g. 4: no feasible candidate).
             select_to_json(spec_path, table, selection, metrics if metrics.exists() else None)
-        raise SimbaflowError(f"the workflow for {spec_path} failed (snakemake exit {code}); see its log above", exit_code=code)
+        if failure:
+            rule, cause, log = failure
+            raise SweepFailure(f"the workflow for {spec_path} failed first in rule {rule}: {cause}"
+                               + (f" (log: {log})" if log else ""), exit_code=code)
+        raise SweepFailure(f"the workflow for {spec_path} failed (snakemake exit {code}); see its output above",
+                           exit_code=code)
     if report:
         return build_report(spec_path, cores)
     return 0
