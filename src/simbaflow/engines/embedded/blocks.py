@@ -24,6 +24,8 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from simbaflow.errors import SpecError
+
+from . import kernel as K
 from simbaflow.simba_values import is_none, parse_matrix, parse_optional, parse_value, parse_vector
 
 INF = math.inf
@@ -134,6 +136,16 @@ class Block:
             return run.forms[self.inputs[0]]
         return None
 
+    # --- the compiled kernel ---------------------------------------------------------
+    def kernel(self, run) -> tuple[int, list[float], list[int], list[float]]:
+        """What the kernel runs at events: ``(kind, dpar, ipar, rt)`` (see kernel.c).
+
+        ``dpar`` holds parameters, ``ipar`` integer parameters, ``rt`` the initial
+        run-time state the kernel updates; blocks with no event behaviour are
+        ``K_NONE``.
+        """
+        return K.K_NONE, [], [], []
+
 
 def _constant(run, value: float) -> np.ndarray:
     form = np.zeros(run.nz)
@@ -174,6 +186,9 @@ class Step(Block):
 
     def breakpoint(self, t):
         return self.step_time if t < self.step_time else INF
+
+    def kernel(self, run):
+        return K.K_STEP, [self.step_time], [], []
 
 
 class Periodic(Block):
@@ -253,6 +268,13 @@ class Periodic(Block):
     def breakpoint(self, t):
         n, k, _ = self._locate(t)
         return (n + self.edges[k + 1] - self.phase) / self.frequency
+
+    def kernel(self, run):
+        segments = range(len(self.edges) - 1)
+        starts = [self._levels(k)[0] for k in segments]
+        slopes = [self._slope(k) for k in segments]
+        kind = K.K_SQUARE if isinstance(self, SquareWave) else K.K_SLOPED
+        return kind, [self.frequency, self.phase, len(self.edges), *self.edges, *starts, *slopes], [], []
 
 
 class SquareWave(Periodic):
@@ -375,6 +397,10 @@ class PiecewiseLinear(Block):
         k = self._segment(t)
         return float(self.times[k]) if k < len(self.times) else INF
 
+    def kernel(self, run):
+        slopes = [self._slope(k) for k in range(len(self.times) + 1)]
+        return K.K_PWL, [len(self.times), *self.times.tolist(), *self.values.tolist(), *slopes], [], []
+
 
 class Gain(Block):
     def configure(self, variables):
@@ -490,6 +516,10 @@ class ZeroCrossingDetector(Block):
 
     def key(self, run):
         return self.pulse
+
+    def kernel(self, run):
+        # rt: pulse, last mode state, initialised.
+        return K.K_ZCD, [], [run.guard_index(self.mode)], [0.0, 0.0, 0.0]
 
 
 class PID(Block):
@@ -662,6 +692,9 @@ class ZeroOrderHold(Sampled):
     def update(self, inputs, run):
         return [inputs[0]]
 
+    def kernel(self, run):
+        return K.K_ZOH, [self.ts], [], [0.0, 0.0]
+
 
 class DiscreteTransferFunction(Sampled):
     # Num/Den in decreasing powers of z, realised in transposed direct form II.
@@ -685,6 +718,10 @@ class DiscreteTransferFunction(Sampled):
             nxt = self.memory[k + 1] if k + 1 < len(self.memory) else 0.0
             self.memory[k] = nxt + self.num[k + 1] * u - self.den[k + 1] * y
         return [y]
+
+    def kernel(self, run):
+        n_memory = len(self.den) - 1
+        return K.K_DTF, [self.ts, n_memory, *self.num.tolist(), *self.den.tolist()], [], [0.0, 0.0] + [0.0] * n_memory
 
 
 class DiscretePID(Sampled):
@@ -724,6 +761,11 @@ class DiscretePID(Sampled):
         self.integral = candidate
         self.previous = e
         return [u]
+
+    def kernel(self, run):
+        # rt: next sample, held output, integral, previous error, whether there is one.
+        parameters = [self.ts, self.kp, self.ki, self.kd, self.kb, self.umin, self.umax, self.antiwindup]
+        return K.K_DPID, parameters, [], [0.0, 0.0, self.iinit, 0.0, 0.0]
 
 
 #: Chebyshev-Lobatto nodes on [0, 1] (a window's fit) and the midpoints between them (its check).
@@ -908,6 +950,10 @@ class Average(Block):
     def breakpoint(self, t):
         return self.window_end_s if self.window_end_s > t else INF
 
+    def kernel(self, run):
+        # rt: window end, grid_only; kept up to date by the snap callback.
+        return K.K_HOOK, [], [], [self.window_end_s, float(self.grid_only)]
+
     def evaluate(self, run):
         form = np.zeros(run.nz)
         form[self.state0] = 1.0 / self.period_s
@@ -987,6 +1033,13 @@ class CCode(Block):
                 if scope == f"{prefix}[{k}]":
                     return run.forms[net]
         return None
+
+    def kernel(self, run):
+        n_in, n_out = len(self.inputs), len(self.outputs)
+        # rt: next sample, last call's time, whether there was one, its inputs, held outputs,
+        # then the input and output buffers the code is called with.
+        size = 3 + n_in + n_out + max(n_in, 1) + max(n_out, 1)
+        return K.K_CCODE, [self.ts if self.ts is not None else -1.0], [], [0.0] * size
 
 
 #: Control library items and their block class; connector labels are handled by the netlist.
