@@ -103,30 +103,18 @@ class Block:
     def derivatives(self, run, m: np.ndarray) -> None:
         """Write the rows of own states into the system matrix ``m``."""
 
-    def breakpoint(self, t: float) -> float:
-        """Next time after ``t`` at which the block changes non-smoothly or samples."""
-        return INF
-
-    def key(self, run):
-        """What, besides modes, decides the block's output forms and state rows now."""
-        return None
-
+    # --- blocks of kind K_HOOK (Average): the kernel calls back into Python -------------
     def snap(self, run) -> None:
-        """Set own states to their exact values at ``run.t`` (sources defined by time)."""
+        """At every instant, before the modes settle: may set own states in ``run.z``."""
 
     def integrated(self, run, interval, tau_end: float, z_end: np.ndarray, structural: bool) -> None:
         """Called after each integrated interval, before the instant at its end.
 
-        ``interval`` (:class:`~.solver.Interval`) ran from ``run.t`` for
+        ``interval`` (``z0``, ``h``, ``terms`` or ``at(tau)``) ran from ``run.t`` for
         ``tau_end * interval.h`` seconds under ``run.now``; ``structural`` tells
         whether its end is an instant at which the model may change (a guard
         crossing or a block's own instant) rather than a grid refinement.
         """
-
-    # --- at events -----------------------------------------------------------------
-    def sample(self, run) -> bool:
-        """Act at an instant (sampled update, C call); True when a held output changed."""
-        return False
 
     def scope(self, scope: str, run) -> np.ndarray | None:
         """Form of a scope signal, or None when the block has no such scope."""
@@ -141,8 +129,11 @@ class Block:
         """What the kernel runs at events: ``(kind, dpar, ipar, rt)`` (see kernel.c).
 
         ``dpar`` holds parameters, ``ipar`` integer parameters, ``rt`` the initial
-        run-time state the kernel updates; blocks with no event behaviour are
-        ``K_NONE``.
+        run-time state the kernel updates; blocks with no event behaviour (their
+        outputs are forms, rebuilt by :meth:`evaluate` per discrete state) are
+        ``K_NONE``. A block whose segment, pulse or step decides its forms also
+        has a kernel key (kernel.c, ``block_key``), so the kernel caches one
+        evaluation per value.
         """
         return K.K_NONE, [], [], []
 
@@ -180,12 +171,6 @@ class Step(Block):
 
     def evaluate(self, run):
         run.forms[self.outputs[0]] = _constant(run, self.final if run.t >= self.step_time else self.initial)
-
-    def key(self, run):
-        return run.t >= self.step_time
-
-    def breakpoint(self, t):
-        return self.step_time if t < self.step_time else INF
 
     def kernel(self, run):
         return K.K_STEP, [self.step_time], [], []
@@ -249,14 +234,6 @@ class Periodic(Block):
         width = (self.edges[k + 1] - self.edges[k]) / self.frequency
         return (end - start) / width if width > 0 else 0.0
 
-    def key(self, run):
-        return self._locate(run.t)[1]
-
-    def snap(self, run):
-        n, k, r = self._locate(run.t)
-        start, _ = self._levels(k)
-        run.z[self.state0] = start + self._slope(k) * (r - self.edges[k]) / self.frequency
-
     def evaluate(self, run):
         form = np.zeros(run.nz)
         form[self.state0] = 1.0
@@ -264,10 +241,6 @@ class Periodic(Block):
 
     def derivatives(self, run, m):
         m[self.state0, run.one] = self._slope(self._locate(run.t)[1])
-
-    def breakpoint(self, t):
-        n, k, _ = self._locate(t)
-        return (n + self.edges[k + 1] - self.phase) / self.frequency
 
     def kernel(self, run):
         segments = range(len(self.edges) - 1)
@@ -293,9 +266,6 @@ class SquareWave(Periodic):
         return level, level
 
     n_states = 0
-
-    def snap(self, run):
-        pass
 
     def evaluate(self, run):
         level, _ = self._levels(self._locate(run.t)[1])
@@ -375,16 +345,6 @@ class PiecewiseLinear(Block):
         t0, t1 = self.times[k - 1], self.times[k]
         return (self.values[k] - self.values[k - 1]) / (t1 - t0) if t1 > t0 else 0.0
 
-    def key(self, run):
-        return self._segment(run.t)
-
-    def snap(self, run):
-        k = self._segment(run.t)
-        if k == 0 or k >= len(self.times):
-            run.z[self.state0] = self.values[0] if k == 0 else self.values[-1]
-        else:
-            run.z[self.state0] = self.values[k - 1] + self._slope(k) * (run.t - self.times[k - 1])
-
     def evaluate(self, run):
         form = np.zeros(run.nz)
         form[self.state0] = 1.0
@@ -392,10 +352,6 @@ class PiecewiseLinear(Block):
 
     def derivatives(self, run, m):
         m[self.state0, run.one] = self._slope(self._segment(run.t))
-
-    def breakpoint(self, t):
-        k = self._segment(t)
-        return float(self.times[k]) if k < len(self.times) else INF
 
     def kernel(self, run):
         slopes = [self._slope(k) for k in range(len(self.times) + 1)]
@@ -508,14 +464,10 @@ class ZeroCrossingDetector(Block):
         # "In >= 0" as a mode: the guarded form is In itself, state True when In >= 0.
         self.mode = ModeVar(lambda: run.forms[self.inputs[0]], True, self.name)
         self.modes = [self.mode]
-        self.pulse = 0.0
-        self.initialised = False
+        self.pulse = 0.0  # set by the kernel before each evaluation
 
     def evaluate(self, run):
         run.forms[self.outputs[0]] = _constant(run, self.pulse)
-
-    def key(self, run):
-        return self.pulse
 
     def kernel(self, run):
         # rt: pulse, last mode state, initialised.
@@ -654,13 +606,7 @@ class Sampled(Block):
         return len(self.outputs)
 
     def reset(self, run):
-        self.held = [0.0] * len(self.outputs)
         run.z[self.state0 : self.state0 + len(self.outputs)] = 0.0
-        self.next_sample = 0.0
-        self.reset_sampled(run)
-
-    def reset_sampled(self, run):
-        pass
 
     def evaluate(self, run):
         for k, net in enumerate(self.outputs):
@@ -668,29 +614,9 @@ class Sampled(Block):
             form[self.state0 + k] = 1.0
             run.forms[net] = form
 
-    def breakpoint(self, t):
-        return self.next_sample if self.next_sample > t else INF
-
-    def sample(self, run):
-        if run.t < self.next_sample and not _same_instant(run.t, self.next_sample):
-            return False
-        self.next_sample = round(run.t / self.ts + 1.0) * self.ts
-        before = list(self.held)
-        self.held = self.update([run.forms[net] @ run.z for net in self.inputs], run)
-        run.z[self.state0 : self.state0 + len(self.held)] = self.held
-        return self.held != before
-
-    def update(self, inputs, run):
-        raise NotImplementedError
-
-
-def _same_instant(a: float, b: float) -> bool:
-    return abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b)) + 1e-15
 
 
 class ZeroOrderHold(Sampled):
-    def update(self, inputs, run):
-        return [inputs[0]]
 
     def kernel(self, run):
         return K.K_ZOH, [self.ts], [], [0.0, 0.0]
@@ -707,17 +633,6 @@ class DiscreteTransferFunction(Sampled):
             raise SpecError(f"device '{self.name}' (Discrete Transfer Function): Num has a higher order than Den")
         num = np.concatenate([np.zeros(len(den) - len(num)), num])
         self.num, self.den = num / den[0], den / den[0]
-
-    def reset_sampled(self, run):
-        self.memory = np.zeros(len(self.den) - 1)
-
-    def update(self, inputs, run):
-        u = inputs[0]
-        y = self.num[0] * u + (self.memory[0] if len(self.memory) else 0.0)
-        for k in range(len(self.memory)):
-            nxt = self.memory[k + 1] if k + 1 < len(self.memory) else 0.0
-            self.memory[k] = nxt + self.num[k + 1] * u - self.den[k + 1] * y
-        return [y]
 
     def kernel(self, run):
         n_memory = len(self.den) - 1
@@ -743,24 +658,6 @@ class DiscretePID(Sampled):
                 f"device '{self.name}' (Discrete PID): IntegrationMethod {self.antiwindup} is not supported; "
                 "supported: 0, 1, 2"
             )
-
-    def reset_sampled(self, run):
-        self.integral = self.iinit
-        self.previous = None
-
-    def update(self, inputs, run):
-        e = inputs[0]
-        previous = e if self.previous is None else self.previous
-        candidate = self.integral + self.ki * self.ts * e
-        unsat = self.kp * e + candidate + self.kd * (e - previous) / self.ts
-        u = min(max(unsat, self.umin), self.umax)
-        if self.antiwindup == 1 and u != unsat and (unsat - u) * e > 0:
-            candidate = self.integral
-        elif self.antiwindup == 2:
-            candidate -= self.kb * self.ts * (unsat - u)
-        self.integral = candidate
-        self.previous = e
-        return [u]
 
     def kernel(self, run):
         # rt: next sample, held output, integral, previous error, whether there is one.
@@ -947,9 +844,6 @@ class Average(Block):
         if run.t >= self.window_end_s - 1e-12 * max(self.period_s, abs(run.t)):
             self._refit(run)
 
-    def breakpoint(self, t):
-        return self.window_end_s if self.window_end_s > t else INF
-
     def kernel(self, run):
         # rt: window end, grid_only; kept up to date by the snap callback.
         return K.K_HOOK, [], [], [self.window_end_s, float(self.grid_only)]
@@ -991,41 +885,13 @@ class CCode(Block):
 
     def reset(self, run):
         self.instance.initialize()
-        self.held = [0.0] * len(self.outputs)
         run.z[self.state0 : self.state0 + len(self.outputs)] = 0.0
-        self.next_sample = 0.0
-        self.last_call = None
 
     def evaluate(self, run):
         for k, net in enumerate(self.outputs):
             form = np.zeros(run.nz)
             form[self.state0 + k] = 1.0
             run.forms[net] = form
-
-    def breakpoint(self, t):
-        times = []
-        if self.ts is not None and self.next_sample > t:
-            times.append(self.next_sample)
-        announced = self.instance.next_event(t, self.ts or 0.0)
-        if announced is not None:
-            times.append(announced)
-        return min(times) if times else INF
-
-    def sample(self, run):
-        if self.ts is not None:
-            if run.t < self.next_sample and not _same_instant(run.t, self.next_sample):
-                return False
-            self.next_sample = round(run.t / self.ts + 1.0) * self.ts
-        inputs = [run.forms[net] @ run.z for net in self.inputs]
-        if self.ts is None and self.last_call == (run.t, inputs):
-            # Same instant, same inputs: SIMBA evaluates a block once per time step.
-            return False
-        step = run.t - self.last_call[0] if self.last_call is not None else 0.0
-        self.last_call = (run.t, inputs)
-        before = self.held
-        self.held = self.instance.calculate(inputs, run.t, step)
-        run.z[self.state0 : self.state0 + len(self.held)] = self.held
-        return self.held != before
 
     def scope(self, scope, run):
         for prefix, nets in (("inputs", self.inputs), ("outputs", self.outputs)):

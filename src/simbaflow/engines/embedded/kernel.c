@@ -56,6 +56,8 @@ typedef struct {
     double rate;
     int32_t cacheable;
     int32_t pyslot;
+    const int32_t *key; /* set by the kernel: the discrete state asked for */
+    int32_t nkey;
 } EvalOut;
 
 typedef int (*evaluate_cb)(EvalOut *out);
@@ -331,6 +333,8 @@ static int evaluate(Run *r) {
     EvalOut out;
     memset(&out, 0, sizeof out);
     md->io[0] = r->t;
+    out.key = r->key;
+    out.nkey = n;
     if (PY_CALL(md->evaluate(&out))) return SF_PYTHON;
     r->res->evaluations++;
     if (!out.cacheable) {

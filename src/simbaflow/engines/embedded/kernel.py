@@ -46,6 +46,7 @@ class EvalOut(ctypes.Structure):
     _fields_ = [
         ("m", _f64p), ("guards", _f64p), ("record", _f64p), ("inputs", _f64p),
         ("rate", ctypes.c_double), ("cacheable", ctypes.c_int32), ("pyslot", ctypes.c_int32),
+        ("key", _i32p), ("nkey", ctypes.c_int32),
     ]
 
 

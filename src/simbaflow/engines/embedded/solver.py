@@ -93,11 +93,12 @@ class GuardedMode:
 class Evaluation:
     """Everything fixed between events for one discrete state."""
 
-    __slots__ = ("forms", "topology", "m", "guards", "record", "inputs", "rate", "key", "arrays")
+    __slots__ = ("forms", "topology", "m", "guards", "record", "inputs", "rate", "codes", "kernel_key", "arrays")
 
-    def __init__(self, forms, topology, m, guards, record, inputs, n_dynamic, key=None):
+    def __init__(self, forms, topology, m, guards, record, inputs, n_dynamic, codes=None):
         self.forms, self.topology, self.m = forms, topology, m
-        self.guards, self.record, self.inputs, self.key = guards, record, inputs, key
+        self.guards, self.record, self.inputs, self.codes = guards, record, inputs, codes
+        self.kernel_key = None  # the kernel's key of this discrete state (bytes)
         # Growth rate of the dynamic part (the constant column only adds a term).
         self.rate = np.abs(m[:n_dynamic, :n_dynamic]).sum(axis=1).max(initial=0.0) if m is not None else 0.0
 
@@ -123,8 +124,11 @@ class _Piece:
 class Run:
     """One simulation of a :class:`~.model.Model`: its state, and the evaluations the kernel asks for."""
 
-    def __init__(self, model: Model, recorders: list):
+    def __init__(self, model: Model, recorders: list, shared: dict | None = None):
         self.model = model
+        # Evaluations of earlier runs with the same parameters and signals, by kernel key.
+        self.shared = shared
+        self.codes_seen: set[tuple] = set()
         self.recorders = recorders
         self.circuit = circuit_of(model)
         self.nx = len(self.circuit.states)
@@ -166,13 +170,12 @@ class Run:
         for block in model.blocks:
             block.reset(self)
         self.guards = switch_guards + [GuardedMode(m) for b in model.blocks for m in b.modes]
-        self.keyed = [b for b in model.blocks if type(b).key is not B.Block.key]
         self.samplers = [b for b in model.blocks if isinstance(b, (B.Sampled, B.CCode))]
         # Blocks that keep a history of what the solver integrated (Average).
         self.historians = [b for b in model.blocks if type(b).integrated is not B.Block.integrated]
         self.min_terms = max([b.taylor_terms for b in model.blocks], default=1)
         self.now: Evaluation | None = None
-        self.key: tuple | None = None  # discrete state of ``now``
+        self.key: bytes | None = None  # discrete state of ``now`` (the kernel's key)
         self.evaluations: dict[int, Evaluation] = {}
         self.n_slots = 0
         self.error: BaseException | None = None
@@ -217,8 +220,6 @@ class Run:
     def evaluate(self) -> Evaluation:
         """Forms, system matrix, guards and recorded forms of the current discrete state."""
         codes = tuple(self.conduction(k) for k in range(len(self.switch_state)))
-        key = (codes, tuple(g.state for g in self.guards), tuple(b.key(self) for b in self.keyed))
-        self.key = key
         topology = self.topologies.get(codes)
         if topology is None:
             topology = self.topologies[codes] = solve_topology(self.circuit, codes)
@@ -243,7 +244,7 @@ class Run:
         record = np.array([r(self) for r in self.recorders]).reshape(len(self.recorders), self.nz)
         inputs = [self.forms[net] for b in self.samplers for net in b.inputs]
         inputs = np.array(inputs).reshape(len(inputs), self.nz)
-        evaluation = Evaluation(self.forms, topology, m, guards, record, inputs, self.one, key)
+        evaluation = Evaluation(self.forms, topology, m, guards, record, inputs, self.one, codes)
         self.now = evaluation
         return evaluation
 
@@ -258,21 +259,31 @@ class Run:
 
     def _cb_evaluate(self, out) -> int:
         try:
-            self._sync_in()
-            evaluation = self.evaluate()
-            arrays = [np.ascontiguousarray(a, dtype=float) for a in (evaluation.m, evaluation.guards,
-                                                                     evaluation.record, evaluation.inputs)]
-            evaluation.arrays = arrays
+            o = out.contents
+            key = ctypes.string_at(o.key, 4 * o.nkey)
+            evaluation = self.shared.get(key) if self.shared is not None else None
+            cacheable = True
+            if evaluation is None:
+                self._sync_in()
+                evaluation = self.evaluate()
+                evaluation.arrays = [
+                    np.ascontiguousarray(a, dtype=float)
+                    for a in (evaluation.m, evaluation.guards, evaluation.record, evaluation.inputs)
+                ]
+                evaluation.kernel_key = key
+                cacheable = not self.held_nonlinear
+                if cacheable and self.shared is not None:
+                    self.shared[key] = evaluation
+            arrays = evaluation.arrays
+            self.codes_seen.add(evaluation.codes)
             slot = self.n_slots
             self.n_slots += 1
             self.evaluations[slot] = evaluation
-            cacheable = not self.held_nonlinear
             if not cacheable:
                 # The kernel holds the last two; older ones are never asked for again.
                 self._volatile.append(slot)
                 if len(self._volatile) > _VOLATILE_KEPT:
                     del self.evaluations[self._volatile.pop(0)]
-            o = out.contents
             o.m, o.guards, o.record, o.inputs = (a.ctypes.data_as(K._f64p) for a in arrays)
             o.rate = float(evaluation.rate)
             o.cacheable = int(cacheable)
@@ -307,7 +318,7 @@ class Run:
     def _cb_integrated(self, slot, t0, h, tau_end, z0, z_end, terms, n_terms, structural) -> int:
         try:
             evaluation = self.evaluations[slot]
-            self.now, self.forms, self.key, self.t = evaluation, evaluation.forms, evaluation.key, t0
+            self.now, self.forms, self.key, self.t = evaluation, evaluation.forms, evaluation.kernel_key, t0
             z0 = np.ctypeslib.as_array(z0, (self.nz,)).copy()
             z_end = np.ctypeslib.as_array(z_end, (self.nz,)).copy()
             terms = np.ctypeslib.as_array(terms, (n_terms, self.nz)).copy() if n_terms else None
@@ -410,6 +421,7 @@ def simulate(
     recorders: list,
     output_step_s: float | None = None,
     max_step_s: float | None = None,
+    evaluations: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Run the model from 0 to ``end_time_s``.
 
@@ -427,6 +439,9 @@ def simulate(
         Longest interval without an event (default ``end_time_s / 500``); bounds
         how long a held product, or a C Code block fed by a smooth signal, waits
         for its next evaluation.
+    evaluations : dict, optional
+        Evaluations kept from earlier runs of the model with the same parameter
+        values and recorders (filled in by this run).
 
     Returns
     -------
@@ -448,7 +463,7 @@ def simulate(
     lib = K.library()
     lib.sf_install_handlers()
     codes = [b for b in model.blocks if isinstance(b, B.CCode)]
-    run = Run(model, recorders)
+    run = Run(model, recorders, evaluations)
     s = _kernel_model(run, end_time_s, max_step_s, output_step_s)
     result = K.ResultStruct()
     try:
@@ -462,7 +477,7 @@ def simulate(
         for block in codes:
             block.instance.terminate()
     _raise_failure(run, rc, result, model)
-    stats = {"events": int(result.events), "guard_events": int(result.guard_events), "topologies": len(run.topologies)}
+    stats = {"events": int(result.events), "guard_events": int(result.guard_events), "topologies": len(run.codes_seen)}
     return times, values.reshape(nr, -1), stats
 
 
