@@ -221,8 +221,11 @@ int sf_install_handlers(void) {
     return 0;
 }
 
-/* Calls into Python run with the guard off: a fault there is not ours to catch. */
-#define PY_CALL(expr) (guard_active = 0, _py_rc = (expr), guard_active = 1, _py_rc)
+/* Calls into Python run with the guard off: a fault there is not ours to catch. A
+ * callback clears io[1] as its last act, so one that raised before its body ran (a
+ * pending Python signal handler, e.g. a run's time limit) still counts as failed. */
+#define PY_CALL(expr) \
+    (guard_active = 0, r->md->io[1] = 1.0, _py_rc = (expr), guard_active = 1, _py_rc || r->md->io[1] != 0.0)
 static __thread int _py_rc;
 
 /* --- helpers -------------------------------------------------------------------------- */

@@ -288,6 +288,7 @@ class Run:
             o.rate = float(evaluation.rate)
             o.cacheable = int(cacheable)
             o.pyslot = slot
+            self._io[1] = 0.0
             return 0
         except BaseException as exc:  # noqa: BLE001 -- re-raised after the kernel returns
             self.error = exc
@@ -297,6 +298,7 @@ class Run:
         try:
             matrix = _expm(self.evaluations[slot].m * dt)
             ctypes.memmove(out, np.ascontiguousarray(matrix).ctypes.data, matrix.nbytes)
+            self._io[1] = 0.0
             return 0
         except BaseException as exc:  # noqa: BLE001
             self.error = exc
@@ -310,6 +312,7 @@ class Run:
             offset = self._rt_offsets[index]
             self._rt[offset] = block.window_end_s
             self._rt[offset + 1] = float(block.grid_only)
+            self._io[1] = 0.0
             return 0
         except BaseException as exc:  # noqa: BLE001
             self.error = exc
@@ -325,18 +328,17 @@ class Run:
             piece = _Piece(evaluation.m, z0, h, terms)
             for block in self.historians:
                 block.integrated(self, piece, tau_end, z_end, bool(structural))
+            self._io[1] = 0.0
             return 0
         except BaseException as exc:  # noqa: BLE001
             self.error = exc
             return 1
 
     def _cb_poll(self) -> int:
-        # Gives Python's own signal handlers (a run's time limit) a chance to run.
-        try:
-            return 0
-        except BaseException as exc:  # noqa: BLE001
-            self.error = exc
-            return 1
+        # Gives Python's own signal handlers (a run's time limit) a chance to run; what
+        # they raise on entry reaches _unraisable.
+        self._io[1] = 0.0
+        return 0
 
 
 def _kernel_model(run: Run, end_time_s: float, max_step_s: float, output_step_s: float | None):
@@ -411,6 +413,28 @@ def _kernel_model(run: Run, end_time_s: float, max_step_s: float, output_step_s:
     return s
 
 
+_previous_unraisable_hook = None
+
+
+def _unraisable(unraisable) -> None:
+    """Keep what a kernel callback raised before its own ``try`` (a signal handler's exception)."""
+    run = getattr(unraisable.object, "__self__", None)
+    if isinstance(run, Run):
+        if run.error is None:
+            run.error = unraisable.exc_value
+        return
+    _previous_unraisable_hook(unraisable)
+
+
+def _catch_callback_exceptions() -> None:
+    global _previous_unraisable_hook
+    import sys
+
+    if sys.unraisablehook is not _unraisable:
+        _previous_unraisable_hook = sys.unraisablehook
+        sys.unraisablehook = _unraisable
+
+
 _SIGNALS = {int(_signal.SIGSEGV): "SIGSEGV", int(_signal.SIGBUS): "SIGBUS", int(_signal.SIGFPE): "SIGFPE",
             int(_signal.SIGILL): "SIGILL"}
 
@@ -462,6 +486,7 @@ def simulate(
     max_step_s = max_step_s or end_time_s / 500.0
     lib = K.library()
     lib.sf_install_handlers()
+    _catch_callback_exceptions()
     codes = [b for b in model.blocks if isinstance(b, B.CCode)]
     run = Run(model, recorders, evaluations)
     s = _kernel_model(run, end_time_s, max_step_s, output_step_s)
