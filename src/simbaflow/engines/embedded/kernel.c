@@ -778,7 +778,7 @@ static int record_row(Run *r, double t, const double *values) {
     Result *res = r->res;
     int nr = r->md->nr;
     if (res->n == res->cap) {
-        int64_t cap = res->cap ? 2 * res->cap : 4096;
+        int64_t cap = res->cap ? res->cap + res->cap / 2 : 4096;
         double *times = realloc(res->times, sizeof(double) * cap);
         if (!times) return SF_MEMORY;
         res->times = times;

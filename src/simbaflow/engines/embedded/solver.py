@@ -495,7 +495,9 @@ def simulate(
         rc = lib.sf_run(ctypes.byref(s), ctypes.byref(result))
         n, nr = result.n, len(recorders)
         times = np.ctypeslib.as_array(result.times, (n,)).copy() if n else np.zeros(0)
-        values = np.ctypeslib.as_array(result.rows, (n * nr,)).copy().reshape(n, nr).T if n and nr else np.zeros((nr, n))
+        # One copy, straight into one contiguous row per signal.
+        # (a copy even when the transpose is already contiguous: the buffer is freed below).
+        values = np.ctypeslib.as_array(result.rows, (n, nr)).T.copy() if n and nr else np.zeros((nr, n))
     finally:
         lib.sf_free_result(ctypes.byref(result))
     if rc == K.SF_OK:
