@@ -410,6 +410,16 @@ static void matvec(const double *a, const double *x, double *y, int n) {
 /* --- intervals --------------------------------------------------------------------------- */
 static const double TAUS[NT] = {0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0};
 
+/* TAUS[j]^k, as numpy's power gives them (pow), computed once. */
+static double tau_powers[NT][MAX_TERMS + 1];
+static int tau_powers_ready;
+
+static void init_tau_powers(void) {
+    for (int j = 0; j < NT; j++)
+        for (int k = 0; k <= MAX_TERMS; k++) tau_powers[j][k] = pow(TAUS[j], k);
+    tau_powers_ready = 1;
+}
+
 static int interval_begin(Run *r) {
     Eval *e = r->now;
     int nz = r->nz;
@@ -478,7 +488,7 @@ static int interval_many(Run *r) {
             double *col = r->samples + (int64_t)j * nz;
             for (int i = 0; i < nz; i++) col[i] = 0.0;
             for (int k = 0; k <= r->n_terms; k++) {
-                double w = pow(TAUS[j], k);
+                double w = tau_powers[j][k];
                 const double *term = r->terms + (int64_t)k * nz;
                 for (int i = 0; i < nz; i++) col[i] += w * term[i];
             }
@@ -925,6 +935,7 @@ int sf_run(const Model *md, Result *res) {
     run.nz = md->nz;
     run.ng = md->ng;
     res->fail_block = -1;
+    if (!tau_powers_ready) init_tau_powers();
     int nz = md->nz, nkey = md->ng;
     for (int b = 0; b < md->nblocks; b++) nkey += has_key(md->kind[b]);
     run.key = malloc(sizeof(int32_t) * (nkey + 1));
