@@ -88,9 +88,13 @@ typedef struct {
     poll_cb poll;
 } Model;
 
+/* Recorded rows (time, then each signal) in chunks: no reallocation, little slack, and
+ * sf_take frees each chunk as soon as it is copied out. */
+#define CHUNK_ROWS 16384
+
 typedef struct {
-    double *times, *rows;
-    int64_t n, cap;
+    double **chunks;
+    int64_t n, nchunks;
     int64_t events, guard_events, evaluations, volatile_evaluations, stiff_intervals;
     double fail_t;
     int32_t fail_signal, fail_block;
@@ -787,18 +791,18 @@ static int instant(Run *r, const int8_t *locked) {
 static int record_row(Run *r, double t, const double *values) {
     Result *res = r->res;
     int nr = r->md->nr;
-    if (res->n == res->cap) {
-        int64_t cap = res->cap ? res->cap + res->cap / 2 : 4096;
-        double *times = realloc(res->times, sizeof(double) * cap);
-        if (!times) return SF_MEMORY;
-        res->times = times;
-        double *rows = realloc(res->rows, sizeof(double) * cap * (nr ? nr : 1));
-        if (!rows) return SF_MEMORY;
-        res->rows = rows;
-        res->cap = cap;
+    int64_t k = res->n / CHUNK_ROWS;
+    if (k == res->nchunks) {
+        double **chunks = realloc(res->chunks, sizeof(double *) * (k + 1));
+        if (!chunks) return SF_MEMORY;
+        res->chunks = chunks;
+        res->chunks[k] = malloc(sizeof(double) * CHUNK_ROWS * (1 + nr));
+        if (!res->chunks[k]) return SF_MEMORY;
+        res->nchunks = k + 1;
     }
-    res->times[res->n] = t;
-    memcpy(res->rows + res->n * nr, values, sizeof(double) * nr);
+    double *row = res->chunks[k] + (res->n % CHUNK_ROWS) * (1 + nr);
+    row[0] = t;
+    memcpy(row + 1, values, sizeof(double) * nr);
     res->n++;
     return 0;
 }
@@ -1000,8 +1004,25 @@ int sf_call_void(void *fn, Result *res) {
     return rc;
 }
 
+/* Copy the record into times[n] and values[nr][n], freeing chunks as they are copied. */
+void sf_take(Result *res, int32_t nr, double *times, double *values) {
+    int64_t n = res->n;
+    for (int64_t k = 0; k < res->nchunks; k++) {
+        const double *chunk = res->chunks[k];
+        int64_t first = k * CHUNK_ROWS, last = first + CHUNK_ROWS < n ? first + CHUNK_ROWS : n;
+        for (int64_t i = first; i < last; i++) {
+            const double *row = chunk + (i - first) * (1 + nr);
+            times[i] = row[0];
+            for (int s = 0; s < nr; s++) values[(int64_t)s * n + i] = row[1 + s];
+        }
+        free(res->chunks[k]);
+        res->chunks[k] = NULL;
+    }
+}
+
 void sf_free_result(Result *res) {
-    free(res->times); free(res->rows);
-    res->times = NULL; res->rows = NULL;
-    res->n = res->cap = 0;
+    for (int64_t k = 0; k < res->nchunks; k++) free(res->chunks[k]);
+    free(res->chunks);
+    res->chunks = NULL;
+    res->n = res->nchunks = 0;
 }

@@ -79,7 +79,7 @@ class ModelStruct(ctypes.Structure):
 
 class ResultStruct(ctypes.Structure):
     _fields_ = [
-        ("times", _f64p), ("rows", _f64p), ("n", ctypes.c_int64), ("cap", ctypes.c_int64),
+        ("chunks", _p(_f64p)), ("n", ctypes.c_int64), ("nchunks", ctypes.c_int64),
         ("events", ctypes.c_int64), ("guard_events", ctypes.c_int64), ("evaluations", ctypes.c_int64),
         ("volatile_evaluations", ctypes.c_int64), ("stiff_intervals", ctypes.c_int64),
         ("fail_t", ctypes.c_double), ("fail_signal", ctypes.c_int32), ("fail_block", ctypes.c_int32),
@@ -122,6 +122,8 @@ def library() -> ctypes.CDLL:
             lib.sf_run.restype = ctypes.c_int
             lib.sf_call_void.argtypes = [ctypes.c_void_p, _p(ResultStruct)]
             lib.sf_call_void.restype = ctypes.c_int
+            lib.sf_take.argtypes = [_p(ResultStruct), ctypes.c_int32, _f64p, _f64p]
+            lib.sf_take.restype = None
             lib.sf_free_result.argtypes = [_p(ResultStruct)]
             lib.sf_free_result.restype = None
             lib.sf_install_handlers.argtypes = []

@@ -494,10 +494,8 @@ def simulate(
     try:
         rc = lib.sf_run(ctypes.byref(s), ctypes.byref(result))
         n, nr = result.n, len(recorders)
-        times = np.ctypeslib.as_array(result.times, (n,)).copy() if n else np.zeros(0)
-        # One copy, straight into one contiguous row per signal.
-        # (a copy even when the transpose is already contiguous: the buffer is freed below).
-        values = np.ctypeslib.as_array(result.rows, (n, nr)).T.copy() if n and nr else np.zeros((nr, n))
+        times, values = np.empty(n), np.empty((nr, n))
+        lib.sf_take(ctypes.byref(result), nr, times.ctypes.data_as(K._f64p), values.ctypes.data_as(K._f64p))
     finally:
         lib.sf_free_result(ctypes.byref(result))
     if rc == K.SF_OK:
