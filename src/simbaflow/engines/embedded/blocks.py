@@ -17,7 +17,6 @@ what it relies on.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
@@ -68,9 +67,6 @@ class Block:
     holds: ClassVar[bool] = False
     #: Taylor terms every interval needs at least (see :class:`Average`).
     taylor_terms: ClassVar[int] = 1
-    #: True when the block's breakpoints only refine the integration grid: nothing
-    #: in the model changes there (see :class:`Average`).
-    grid_only: ClassVar[bool] = False
     state0: int = 0  # index of the first own state in z
     modes: list[ModeVar] = field(default_factory=list)
 
@@ -102,19 +98,6 @@ class Block:
 
     def derivatives(self, run, m: np.ndarray) -> None:
         """Write the rows of own states into the system matrix ``m``."""
-
-    # --- blocks of kind K_HOOK (Average): the kernel calls back into Python -------------
-    def snap(self, run) -> None:
-        """At every instant, before the modes settle: may set own states in ``run.z``."""
-
-    def integrated(self, run, interval, tau_end: float, z_end: np.ndarray, structural: bool) -> None:
-        """Called after each integrated interval, before the instant at its end.
-
-        ``interval`` (``z0``, ``h``, ``terms`` or ``at(tau)``) ran from ``run.t`` for
-        ``tau_end * interval.h`` seconds under ``run.now``; ``structural`` tells
-        whether its end is an instant at which the model may change (a guard
-        crossing or a block's own instant) rather than a grid refinement.
-        """
 
     def scope(self, scope: str, run) -> np.ndarray | None:
         """Form of a scope signal, or None when the block has no such scope."""
@@ -701,15 +684,14 @@ class Average(Block):
     within ~1e-11 of the window's variation for smooth ones, whatever the output
     grid. An input that jumps at every instant (a held Product of two varying
     signals, a C Code block without SamplingTime) is fitted as it is, windows
-    halved at most 8 times.
+    halved at most 8 times. The history, kinks and fits live in the kernel
+    (kernel.c, "Average"); this class gives its parameters and forms.
     """
 
     DEGREE: ClassVar[int] = _FIT_DEGREE
     #: The integral, then the chain D, D', ..., D^(DEGREE).
     n_states: ClassVar[int] = 2 + _FIT_DEGREE
     taylor_terms: ClassVar[int] = _FIT_DEGREE
-    #: Set per window: only a window ending at a stop (a kink T earlier) changes Out's law.
-    grid_only: bool = True
     #: Relative disagreement between a window's fit and the history at which the window is halved.
     FIT_TOL: ClassVar[float] = 1e-11
     #: Halvings after which a window is taken as it is (an input jumping at every instant).
@@ -731,123 +713,25 @@ class Average(Block):
 
     # --- history ----------------------------------------------------------------------
     def reset(self, run):
+        # The kernel keeps the history and fits the windows (kernel.c, "Average").
         run.z[self.state0 : self.state0 + self.n_states] = 0.0
-        # Pieces of I, one per integrated interval: start, duration of tau = 1 (the
-        # interval's h), coefficients in tau (highest first) or the solver's Interval.
-        self.starts: list[float] = []
-        self.scales: list[float] = []
-        self.coefficients: list = []
-        self.first_piece = 0
-        # Window stops in the history's time (kinks); 0 ends the Initial part.
-        self.stops: list[float] = [0.0]
-        self.first_stop = 0
-        self.left = None  # (In, In' T, In'' T^2) at the end of the last interval
-        self.left_structural, self.left_key = False, None
-        self.window_end_s = -INF
-        self._refit(run)
-
-    def integrated(self, run, interval, tau_end, z_end, structural):
-        t0_s = run.t
-        f = run.forms[self.inputs[0]]
-        # In, In' T and In'' T^2: each derivative as the change it makes over a period, so one
-        # scale judges them all (the derivatives of a fitted signal, another Average's Out,
-        # carry round-off that is large against their own size but not against the signal).
-        rows = np.array([f, self.period_s * (f @ run.m), self.period_s**2 * (f @ run.m @ run.m)])
-        right = rows @ interval.z0
-        # Only an instant at which the model changed can be a kink: a jump at a grid-only
-        # instant (a held product or a C Code block re-evaluated there) would otherwise
-        # become a window stop, hence an instant, one period later, and so on every period.
-        changed = self.left_structural or run.key != self.left_key
-        if self.left is not None and changed and t0_s > self.stops[-1]:
-            scale = max(np.abs(self.left).max(), np.abs(right).max())
-            if np.abs(right - self.left).max() > self.KINK_TOL * scale:
-                self.stops.append(t0_s)
-        length_s = tau_end * interval.h
-        if length_s > 0.0:
-            self.starts.append(t0_s)
-            self.scales.append(interval.h)
-            if interval.terms is not None:
-                self.coefficients.append(interval.terms[::-1, self.state0].copy())
-            else:
-                # Integrated with exact propagators (stiff, or fast against the interval): no
-                # polynomial; keep the interval, which evaluates itself exactly.
-                self.coefficients.append(interval)
-        self.left = rows @ z_end
-        self.left_structural, self.left_key = structural, run.key
-
-    def _history(self, s: np.ndarray) -> np.ndarray:
-        """I at increasing history times ``s`` (the input is ``Initial`` before 0)."""
-        values = self.initial * s
-        pieces = [
-            max(bisect_right(self.starts, time_s, lo=self.first_piece) - 1, self.first_piece)
-            if time_s >= 0.0 and self.starts else -1
-            for time_s in s.tolist()
-        ]
-        k = 0
-        while k < len(s):
-            j, stop = pieces[k], k + 1
-            while stop < len(s) and pieces[stop] == j:
-                stop += 1
-            if j >= 0:
-                taus = (s[k:stop] - self.starts[j]) / self.scales[j]
-                piece = self.coefficients[j]
-                if isinstance(piece, np.ndarray):
-                    values[k:stop] = np.polyval(piece, taus)
-                else:
-                    values[k:stop] = [piece.at(tau)[self.state0] for tau in taus]
-            k = stop
-        return values
-
-    def _refit(self, run):
-        t_s, period_s = run.t, self.period_s
-        s0 = t_s - period_s
-        tolerance_s = 1e-12 * max(period_s, abs(t_s))
-        while self.first_piece + 1 < len(self.starts) and self.starts[self.first_piece + 1] <= s0:
-            self.first_piece += 1
-        if self.first_piece > 1024:
-            for history in (self.starts, self.scales, self.coefficients):
-                del history[: self.first_piece]
-            self.first_piece = 0
-        while self.first_stop < len(self.stops) and self.stops[self.first_stop] <= s0 + tolerance_s:
-            self.first_stop += 1
-        if self.first_stop > 1024:
-            del self.stops[: self.first_stop - 1]  # keep the last one: a new kink must come after it
-            self.first_stop = 1
-        next_stop = self.stops[self.first_stop] if self.first_stop < len(self.stops) else INF
-        # A quarter period at most: a kink is then recorded (at the end of the interval
-        # after it) well before a window can reach it.
-        width_s = min(period_s / 4.0, next_stop - s0)
-        # Out's slope may jump where a window ends at a stop: for blocks fed by Out (another
-        # Average) that instant is a change of the model, any other window end is not.
-        self.grid_only = width_s < next_stop - s0
-        for halvings in range(self.MAX_HALVINGS + 1):
-            values = self._history(s0 + width_s * _FIT_NODES)
-            base = values[0]
-            a = np.linalg.solve(_FIT_VANDER, values - base)
-            check = self._history(s0 + width_s * _FIT_CHECK) - base
-            miss = np.max(np.abs(np.polynomial.polynomial.polyval(_FIT_CHECK, a) - check))
-            variation = np.max(np.abs(values - base))
-            # The second term is the round-off of I itself (large after a long run).
-            if miss <= self.FIT_TOL * variation + 1e-15 * abs(base) or halvings == self.MAX_HALVINGS:
-                break
-            width_s /= 2.0
-            self.grid_only = True
-        # D^(j)(s0) = j! a_j / width^j: the chain carries the fitted polynomial exactly.
-        chain = _FIT_FACTORIALS * a / width_s ** np.arange(self.DEGREE + 1)
-        chain[0] += base
-        run.z[self.state0 + 1 : self.state0 + 2 + self.DEGREE] = chain
-        self.window_end_s = t_s + width_s
-
-    # --- between and at events ----------------------------------------------------------
-    def snap(self, run):
-        # The chain carries D exactly until the window ends; refit only there.
-        if run.t >= self.window_end_s - 1e-12 * max(self.period_s, abs(run.t)):
-            self._refit(run)
 
     def kernel(self, run):
-        # rt: window end, grid_only; kept up to date by the snap callback.
-        return K.K_HOOK, [], [], [self.window_end_s, float(self.grid_only)]
+        parameters = [self.period_s, self.initial, self.FIT_TOL, self.KINK_TOL, self.MAX_HALVINGS, self.DEGREE,
+                      *_FIT_NODES, *_FIT_CHECK, *_FIT_VANDER.ravel(), *_FIT_FACTORIALS]
+        return K.K_AVERAGE, parameters, [], []
 
+    def kernel_rows(self, run) -> list[np.ndarray]:
+        """In, T In' and T^2 In'' as forms, the kernel's test for a kink at an instant.
+
+        Each derivative is taken as the change it makes over a period, so one scale
+        judges them all (the derivatives of a fitted signal, another Average's Out,
+        carry round-off that is large against their own size but not against the signal).
+        """
+        f = run.forms[self.inputs[0]]
+        return [f, self.period_s * (f @ run.m), self.period_s**2 * (f @ run.m @ run.m)]
+
+    # --- between and at events ----------------------------------------------------------
     def evaluate(self, run):
         form = np.zeros(run.nz)
         form[self.state0] = 1.0 / self.period_s

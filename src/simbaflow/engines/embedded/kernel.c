@@ -9,8 +9,10 @@
  * (Taylor series, or exact propagators exp(M 2^p) for stiff intervals), guard
  * checks and root location, mode decisions, scheduled instants (carriers, steps,
  * piecewise-linear corners, sample instants, C Code announcements), sampled
- * blocks (Zero Order Hold, Discrete Transfer Function, Discrete PID), C Code
- * blocks called through function pointers, and recording.
+ * blocks (Zero Order Hold, Discrete Transfer Function, Discrete PID), Average's
+ * history and window fits, C Code blocks called through function pointers, and
+ * recording. Python is called back only for a discrete state met for the first
+ * time and for the matrix exponentials of stiff intervals (scipy's expm).
  *
  * The algorithm is the one documented in solver.py; names follow it. A fault
  * (SIGSEGV, SIGFPE, SIGBUS, SIGILL) inside this code or a C Code block ends the
@@ -37,7 +39,7 @@
 #define LADDER_OFFSET 1100
 #define LADDER_SIZE 2200
 
-enum { K_NONE, K_STEP, K_SQUARE, K_SLOPED, K_PWL, K_ZCD, K_ZOH, K_DTF, K_DPID, K_CCODE, K_HOOK };
+enum { K_NONE, K_STEP, K_SQUARE, K_SLOPED, K_PWL, K_ZCD, K_ZOH, K_DTF, K_DPID, K_CCODE, K_AVERAGE };
 
 enum {
     SF_OK = 0, SF_PYTHON = 1, SF_CHATTER = 2, SF_INSTANT = 3, SF_STUCK = 4, SF_SIGNAL = 5, SF_MEMORY = 6
@@ -53,6 +55,7 @@ typedef struct {
     const double *guards; /* ng x nz */
     const double *record; /* nr x nz */
     const double *inputs; /* ni x nz: input forms of sampled and C Code blocks */
+    const double *extra;  /* 3 per Average block x nz: its input In, T In', T^2 In'' */
     double rate;
     int32_t cacheable;
     int32_t pyslot;
@@ -62,9 +65,7 @@ typedef struct {
 
 typedef int (*evaluate_cb)(EvalOut *out);
 typedef int (*expm_cb)(int32_t pyslot, double dt, double *out);
-typedef int (*snap_cb)(int32_t block);
-typedef int (*integrated_cb)(int32_t pyslot, double t0, double h, double tau_end, const double *z0,
-                             const double *z_end, const double *terms, int32_t n_terms, int32_t structural);
+typedef int (*expm_matrix_cb)(const double *m, double dt, double *out);
 typedef int (*poll_cb)(void);
 
 typedef struct {
@@ -77,14 +78,13 @@ typedef struct {
     const int32_t *ipar;
     void **cc_calc, **cc_next; /* per block (NULL unless C Code) */
     double end_time, max_step, output_step; /* output_step <= 0: record at events */
-    int32_t has_historians;
+    int32_t n_extra; /* rows of EvalOut.extra */
     /* shared with Python */
     double *z, *rt, *io; /* io[0] = t */
     int8_t *gstate;
     evaluate_cb evaluate;
     expm_cb expm;
-    snap_cb snap;
-    integrated_cb integrated;
+    expm_matrix_cb expm_matrix;
     poll_cb poll;
 } Model;
 
@@ -145,7 +145,7 @@ static inline double csr_absdot(const Csr *c, int i, const double *z) {
 
 /* --- evaluations -------------------------------------------------------------------- */
 typedef struct {
-    Csr m, guards, rates, record, inputs;
+    Csr m, guards, rates, record, inputs, extra;
     const double *mdense; /* Python's, for propagators */
     double rate;
     int32_t pyslot, cacheable;
@@ -155,6 +155,7 @@ typedef struct {
 
 static void eval_free(Eval *e) {
     csr_free(&e->m); csr_free(&e->guards); csr_free(&e->rates); csr_free(&e->record); csr_free(&e->inputs);
+    csr_free(&e->extra);
     if (e->ladder) {
         for (int i = 0; i < LADDER_SIZE; i++) free(e->ladder[i]);
         free(e->ladder);
@@ -182,6 +183,7 @@ typedef struct {
     int n_terms, stiff, have_samples;
     double h;
     int error;
+    struct Average *averages; /* per block (used by K_AVERAGE only) */
 } Run;
 
 /* --- fault guard ---------------------------------------------------------------------- */
@@ -299,7 +301,8 @@ static int eval_setup(Run *r, Eval *e, const EvalOut *out) {
     int nz = md->nz;
     memset(e, 0, sizeof *e);
     if (csr_build(&e->m, out->m, nz, nz) || csr_build(&e->guards, out->guards, md->ng, nz)
-        || csr_build(&e->record, out->record, md->nr, nz) || csr_build(&e->inputs, out->inputs, md->ni, nz))
+        || csr_build(&e->record, out->record, md->nr, nz) || csr_build(&e->inputs, out->inputs, md->ni, nz)
+        || csr_build(&e->extra, out->extra, md->n_extra, nz))
         return -1;
     /* d(guard)/dt = guards @ M @ z: rows of guards @ M, as numpy computes it (dense). */
     double *rates = calloc((size_t)(md->ng ? md->ng : 1) * nz, sizeof(double));
@@ -349,6 +352,9 @@ static int evaluate(Run *r) {
         r->volatile_next ^= 1;
         eval_free(e);
         if (eval_setup(r, e, &out)) return SF_MEMORY;
+        e->key = malloc(sizeof(int32_t) * (n ? n : 1));
+        if (!e->key) return SF_MEMORY;
+        memcpy(e->key, r->key, sizeof(int32_t) * n);
         r->res->volatile_evaluations++;
         r->now = e;
         return 0;
@@ -450,20 +456,25 @@ static int interval_begin(Run *r) {
     return 0;
 }
 
-static int walk(Run *r, const double *z, double duration, double *out) {
+/* exp(M duration) z under evaluation e, as a product of its cached powers of two. */
+static int walk_with(Run *r, Eval *e, double h, const double *z, double duration, double *out) {
     int nz = r->nz, rc = 0;
     memcpy(out, z, sizeof(double) * nz);
-    while (duration > 1e-16 * r->h) {
+    while (duration > 1e-16 * h) {
         int exponent;
         frexp(duration, &exponent);
         exponent -= 1;
-        const double *p = propagator(r, r->now, exponent, &rc);
+        const double *p = propagator(r, e, exponent, &rc);
         if (!p) return rc;
         matvec(p, out, r->scratch2, nz);
         memcpy(out, r->scratch2, sizeof(double) * nz);
         duration -= ldexp(1.0, exponent);
     }
     return 0;
+}
+
+static int walk(Run *r, const double *z, double duration, double *out) {
+    return walk_with(r, r->now, r->h, z, duration, out);
 }
 
 /* z(t0 + tau h) into out. */
@@ -606,6 +617,261 @@ static int settle(Run *r, const int8_t *locked) {
     return SF_CHATTER;
 }
 
+/* --- Average ------------------------------------------------------------------------------
+ * SIMBA's Average, as documented in blocks.py (class Average): the running integral I of
+ * the input is a state; D(t) = I(t - T) comes from the history of I, kept as one piece per
+ * integrated interval (its Taylor polynomial in tau, or, for a stiff interval, z0 and M), and
+ * is fitted over windows of at most T/4 by a degree-8 polynomial carried by a chain of states.
+ * dpar = [T, Initial, FIT_TOL, KINK_TOL, MAX_HALVINGS, DEGREE, nodes (9), check nodes (8),
+ *         Vandermonde of the nodes (81), factorials (9)]. */
+#define FIT_N 9
+
+struct Average {
+    double *starts, *scales, *pool; /* pieces: coefficients (highest first), or a stiff piece's samples */
+    int64_t *offset;
+    Eval **evals; /* a stiff piece's evaluation (its propagators), NULL when volatile: M follows the samples */
+    int32_t *length; /* coefficients, or -1 for a stiff piece */
+    int64_t n, cap, pool_n, pool_cap, first_piece;
+    double *stops;
+    int64_t nstops, capstops, first_stop;
+    double left[3];
+    int has_left, left_structural;
+    int32_t *left_key;
+    int started;
+    double window_end;
+    int grid_only;
+};
+
+static void average_free(struct Average *a) {
+    free(a->starts); free(a->scales); free(a->pool); free(a->offset); free(a->length); free(a->stops);
+    free(a->evals);
+    free(a->left_key);
+    memset(a, 0, sizeof *a);
+}
+
+static int grow(void **p, int64_t *cap, int64_t need, size_t size) {
+    if (need <= *cap) return 0;
+    int64_t c = *cap ? *cap : 64;
+    while (c < need) c += c / 2 + 1;
+    void *q = realloc(*p, size * c);
+    if (!q) return -1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+/* I at increasing history times s[0..n) into values. */
+static int average_history(Run *r, int b, const double *s, int n, double *values) {
+    struct Average *a = &r->averages[b];
+    const double *p = DP(r, b);
+    int nz = r->nz, s0 = r->md->state0[b];
+    for (int i = 0; i < n; i++) {
+        int64_t j = -1;
+        if (s[i] >= 0.0 && a->n) {
+            /* bisect_right(starts, s, lo=first_piece) - 1, at least first_piece */
+            int64_t lo = a->first_piece, hi = a->n;
+            while (lo < hi) {
+                int64_t mid = (lo + hi) / 2;
+                if (s[i] < a->starts[mid]) hi = mid; else lo = mid + 1;
+            }
+            j = lo - 1 > a->first_piece ? lo - 1 : a->first_piece;
+        }
+        if (j < 0) { values[i] = p[1] * s[i]; continue; }
+        double tau = (s[i] - a->starts[j]) / a->scales[j];
+        const double *c = a->pool + a->offset[j];
+        if (a->length[j] >= 0) {
+            double y = 0.0;
+            for (int k = 0; k < a->length[j]; k++) y = y * tau + c[k];
+            values[i] = y;
+        } else {
+            /* stiff piece: from the nearest sample before tau, as the interval itself evaluated it */
+            int js = (int)(tau * NS);
+            if (js > NS) js = NS;
+            const double *sample = c + (int64_t)js * nz;
+            double duration = (tau - TAUS[js]) * a->scales[j];
+            double *zt = malloc(sizeof(double) * nz * (nz + 1));
+            if (!zt) return SF_MEMORY;
+            int rc;
+            if (a->evals[j]) {
+                rc = walk_with(r, a->evals[j], a->scales[j], sample, duration, zt);
+            } else {
+                double *e = zt + nz;
+                rc = PY_CALL(r->md->expm_matrix(c + (int64_t)NT * nz, duration, e)) ? SF_PYTHON : 0;
+                if (!rc) matvec(e, sample, zt, nz);
+            }
+            values[i] = zt[s0];
+            free(zt);
+            if (rc) return rc;
+        }
+    }
+    return 0;
+}
+
+/* Solve V a = y (9 x 9) by Gaussian elimination with partial pivoting. */
+static void solve9(const double *v, const double *y, double *out) {
+    double m[FIT_N][FIT_N + 1];
+    for (int i = 0; i < FIT_N; i++) {
+        for (int j = 0; j < FIT_N; j++) m[i][j] = v[i * FIT_N + j];
+        m[i][FIT_N] = y[i];
+    }
+    for (int c = 0; c < FIT_N; c++) {
+        int pivot = c;
+        for (int i = c + 1; i < FIT_N; i++)
+            if (fabs(m[i][c]) > fabs(m[pivot][c])) pivot = i;
+        if (pivot != c)
+            for (int j = 0; j <= FIT_N; j++) { double t = m[c][j]; m[c][j] = m[pivot][j]; m[pivot][j] = t; }
+        for (int i = c + 1; i < FIT_N; i++) {
+            double f = m[i][c] / m[c][c];
+            for (int j = c; j <= FIT_N; j++) m[i][j] -= f * m[c][j];
+        }
+    }
+    for (int i = FIT_N - 1; i >= 0; i--) {
+        double acc = m[i][FIT_N];
+        for (int j = i + 1; j < FIT_N; j++) acc -= m[i][j] * out[j];
+        out[i] = acc / m[i][i];
+    }
+}
+
+static int average_refit(Run *r, int b) {
+    struct Average *a = &r->averages[b];
+    const double *p = DP(r, b);
+    double period = p[0], fit_tol = p[2];
+    int max_halvings = (int)p[4];
+    const double *nodes = p + 6, *check = nodes + FIT_N, *vander = check + FIT_N - 1, *fact = vander + FIT_N * FIT_N;
+    double t = r->t, s0 = t - period;
+    double tolerance = 1e-12 * (period > fabs(t) ? period : fabs(t));
+    int rc;
+    if (!a->started) { /* first call of the run: history empty, one stop at 0 (end of Initial) */
+        a->started = 1;
+        if (grow((void **)&a->stops, &a->capstops, 1, sizeof(double))) return SF_MEMORY;
+        a->stops[0] = 0.0;
+        a->nstops = 1;
+    }
+    while (a->first_piece + 1 < a->n && a->starts[a->first_piece + 1] <= s0) a->first_piece++;
+    if (a->first_piece > 1024) {
+        int64_t k = a->first_piece, base = a->offset[k];
+        memmove(a->starts, a->starts + k, sizeof(double) * (a->n - k));
+        memmove(a->scales, a->scales + k, sizeof(double) * (a->n - k));
+        memmove(a->length, a->length + k, sizeof(int32_t) * (a->n - k));
+        memmove(a->offset, a->offset + k, sizeof(int64_t) * (a->n - k));
+        memmove(a->evals, a->evals + k, sizeof(Eval *) * (a->n - k));
+        a->n -= k;
+        for (int64_t i = 0; i < a->n; i++) a->offset[i] -= base;
+        memmove(a->pool, a->pool + base, sizeof(double) * (a->pool_n - base));
+        a->pool_n -= base;
+        a->first_piece = 0;
+    }
+    while (a->first_stop < a->nstops && a->stops[a->first_stop] <= s0 + tolerance) a->first_stop++;
+    if (a->first_stop > 1024) {
+        int64_t k = a->first_stop - 1; /* keep the last one: a new kink must come after it */
+        memmove(a->stops, a->stops + k, sizeof(double) * (a->nstops - k));
+        a->nstops -= k;
+        a->first_stop = 1;
+    }
+    double next_stop = a->first_stop < a->nstops ? a->stops[a->first_stop] : INFINITY;
+    double width = pymin(period / 4.0, next_stop - s0);
+    a->grid_only = width < next_stop - s0;
+    double s[FIT_N], values[FIT_N], checks[FIT_N - 1], coef[FIT_N], base = 0.0;
+    for (int halvings = 0; halvings <= max_halvings; halvings++) {
+        for (int i = 0; i < FIT_N; i++) s[i] = s0 + width * nodes[i];
+        if ((rc = average_history(r, b, s, FIT_N, values))) return rc;
+        base = values[0];
+        double rhs[FIT_N], variation = 0.0, miss = 0.0;
+        for (int i = 0; i < FIT_N; i++) {
+            rhs[i] = values[i] - base;
+            if (fabs(rhs[i]) > variation) variation = fabs(rhs[i]);
+        }
+        solve9(vander, rhs, coef);
+        for (int i = 0; i < FIT_N - 1; i++) s[i] = s0 + width * check[i];
+        if ((rc = average_history(r, b, s, FIT_N - 1, checks))) return rc;
+        for (int i = 0; i < FIT_N - 1; i++) {
+            double y = coef[FIT_N - 1];
+            for (int k = FIT_N - 2; k >= 0; k--) y = coef[k] + y * check[i];
+            double d = fabs(y - (checks[i] - base));
+            if (d > miss) miss = d;
+        }
+        /* The second term is the round-off of I itself (large after a long run). */
+        if (miss <= fit_tol * variation + 1e-15 * fabs(base) || halvings == max_halvings) break;
+        width /= 2.0;
+        a->grid_only = 1;
+    }
+    double *z = r->md->z;
+    int s0i = r->md->state0[b];
+    for (int j = 0; j < FIT_N; j++) z[s0i + 1 + j] = fact[j] * coef[j] / pow(width, j);
+    z[s0i + 1] += base;
+    a->window_end = t + width;
+    return 0;
+}
+
+/* After each interval (from r->t, h = r->h, under ev), before the instant at its end. */
+static int average_integrated(Run *r, int b, Eval *ev, double tau_end, int structural) {
+    struct Average *a = &r->averages[b];
+    const Model *md = r->md;
+    const double *p = DP(r, b);
+    int nz = r->nz, s0 = md->state0[b], nkey = r->nkey;
+    int row0 = 0;
+    for (int k = 0; k < b; k++) row0 += 3 * (md->kind[k] == K_AVERAGE);
+    double right[3], t0 = r->t;
+    for (int i = 0; i < 3; i++) right[i] = csr_dot(&ev->extra, row0 + i, r->z0);
+    int changed = a->left_structural || !a->left_key || memcmp(a->left_key, ev->key, sizeof(int32_t) * nkey) != 0;
+    if (a->has_left && changed && t0 > a->stops[a->nstops - 1]) {
+        double scale = 0.0, jump = 0.0;
+        for (int i = 0; i < 3; i++) {
+            if (fabs(a->left[i]) > scale) scale = fabs(a->left[i]);
+            if (fabs(right[i]) > scale) scale = fabs(right[i]);
+            if (fabs(right[i] - a->left[i]) > jump) jump = fabs(right[i] - a->left[i]);
+        }
+        if (jump > p[3] * scale) {
+            if (grow((void **)&a->stops, &a->capstops, a->nstops + 1, sizeof(double))) return SF_MEMORY;
+            a->stops[a->nstops++] = t0;
+        }
+    }
+    if (tau_end * r->h > 0.0) {
+        int64_t k = a->n;
+        int64_t cap = a->cap;
+        if (grow((void **)&a->starts, &cap, k + 1, sizeof(double))) return SF_MEMORY;
+        cap = a->cap;
+        if (grow((void **)&a->scales, &cap, k + 1, sizeof(double))) return SF_MEMORY;
+        cap = a->cap;
+        if (grow((void **)&a->offset, &cap, k + 1, sizeof(int64_t))) return SF_MEMORY;
+        cap = a->cap;
+        if (grow((void **)&a->length, &cap, k + 1, sizeof(int32_t))) return SF_MEMORY;
+        cap = a->cap;
+        if (grow((void **)&a->evals, &cap, k + 1, sizeof(Eval *))) return SF_MEMORY;
+        a->cap = cap;
+        int volatile_eval = !ev->cacheable;
+        int64_t need = r->stiff ? (int64_t)NT * nz + (volatile_eval ? (int64_t)nz * nz : 0) : r->n_terms + 1;
+        if (grow((void **)&a->pool, &a->pool_cap, a->pool_n + need, sizeof(double))) return SF_MEMORY;
+        a->starts[k] = t0;
+        a->scales[k] = r->h;
+        a->offset[k] = a->pool_n;
+        double *c = a->pool + a->pool_n;
+        a->evals[k] = NULL;
+        if (!r->stiff) {
+            a->length[k] = r->n_terms + 1;
+            for (int j = 0; j <= r->n_terms; j++) c[j] = r->terms[(int64_t)(r->n_terms - j) * nz + s0];
+        } else {
+            /* Integrated with exact propagators: keep its samples and its evaluation (or, when that
+             * is volatile, M), which evaluate the piece exactly. */
+            a->length[k] = -1;
+            memcpy(c, r->samples, sizeof(double) * NT * nz);
+            if (volatile_eval) memcpy(c + (int64_t)NT * nz, ev->mdense, sizeof(double) * nz * nz);
+            else a->evals[k] = ev;
+        }
+        a->pool_n += need;
+        a->n = k + 1;
+    }
+    for (int i = 0; i < 3; i++) a->left[i] = csr_dot(&ev->extra, row0 + i, r->znew);
+    a->has_left = 1;
+    a->left_structural = structural;
+    if (!a->left_key) {
+        a->left_key = malloc(sizeof(int32_t) * (nkey ? nkey : 1));
+        if (!a->left_key) return SF_MEMORY;
+    }
+    memcpy(a->left_key, ev->key, sizeof(int32_t) * nkey);
+    return 0;
+}
+
 /* --- blocks at instants ---------------------------------------------------------------------- */
 static void block_snap(Run *r, int b) {
     const double *p = DP(r, b);
@@ -735,9 +1001,11 @@ static double block_breakpoint(Run *r, int b, int *grid_only) {
         }
         return best;
     }
-    case K_HOOK:
-        *grid_only = rt[1] != 0.0;
-        return rt[0] > t ? rt[0] : INFINITY;
+    case K_AVERAGE: {
+        const struct Average *a = &r->averages[b];
+        *grid_only = a->grid_only;
+        return a->window_end > t ? a->window_end : INFINITY;
+    }
     default: return INFINITY;
     }
 }
@@ -748,9 +1016,12 @@ static int instant(Run *r, const int8_t *locked) {
     for (int b = 0; b < md->nblocks; b++) {
         int kind = md->kind[b];
         if (kind == K_SLOPED || kind == K_PWL) block_snap(r, b);
-        else if (kind == K_HOOK) {
-            md->io[0] = r->t;
-            if (PY_CALL(md->snap(b))) return SF_PYTHON;
+        else if (kind == K_AVERAGE) {
+            struct Average *a = &r->averages[b];
+            const double *p = DP(r, b);
+            double m = p[0] > fabs(r->t) ? p[0] : fabs(r->t);
+            /* The chain carries D exactly until the window ends; refit only there. */
+            if (r->t >= a->window_end - 1e-12 * m && (rc = average_refit(r, b))) return rc;
         }
     }
     if ((rc = settle(r, locked))) return rc;
@@ -825,6 +1096,8 @@ static int loop(Run *r) {
     clock_gettime(CLOCK_MONOTONIC, &last_poll);
 
     r->t = 0.0;
+    for (int b = 0; b < md->nblocks; b++)
+        if (md->kind[b] == K_AVERAGE && (rc = average_refit(r, b))) goto done;
     if ((rc = instant(r, NULL))) goto done;
     record_values(r, z, rowbuf);
     if ((rc = record_row(r, 0.0, rowbuf))) goto done;
@@ -901,11 +1174,10 @@ static int loop(Run *r) {
         }
         same_count = t_new == r->t ? same_count + 1 : 0;
         if (same_count > MAX_EVENTS_PER_INSTANT) { res->fail_t = r->t; rc = SF_INSTANT; goto done; }
-        if (md->has_historians) {
+        if (md->n_extra) {
             int is_structural = hit >= 0 || same_instant(t_new, structural);
-            md->io[0] = r->t;
-            if (PY_CALL(md->integrated(ev->pyslot, r->t, r->h, tau, r->z0, r->znew, r->stiff ? NULL : r->terms,
-                                       r->stiff ? 0 : r->n_terms + 1, is_structural))) { rc = SF_PYTHON; goto done; }
+            for (int b = 0; b < md->nblocks; b++)
+                if (md->kind[b] == K_AVERAGE && (rc = average_integrated(r, b, ev, tau, is_structural))) goto done;
         }
         memcpy(z, r->znew, sizeof(double) * nz);
         r->t = t_new;
@@ -942,6 +1214,7 @@ int sf_run(const Model *md, Result *res) {
     if (!tau_powers_ready) init_tau_powers();
     int nz = md->nz, nkey = md->ng;
     for (int b = 0; b < md->nblocks; b++) nkey += has_key(md->kind[b]);
+    run.nkey = nkey;
     run.key = malloc(sizeof(int32_t) * (nkey + 1));
     run.locked = calloc(md->ng + 1, 1);
     run.values = malloc(sizeof(double) * (md->ng + 1));
@@ -949,7 +1222,8 @@ int sf_run(const Model *md, Result *res) {
     double *work = malloc(sizeof(double) * ((size_t)nz * (MAX_TERMS + 1 + NT + 6) + (size_t)nz * nz + 2 * (md->nr + 1)));
     run.tcap = 256;
     run.table = malloc(sizeof(int32_t) * run.tcap);
-    if (!run.key || !run.locked || !run.values || !run.tol || !work || !run.table) return SF_MEMORY;
+    run.averages = calloc(md->nblocks ? md->nblocks : 1, sizeof(struct Average));
+    if (!run.key || !run.locked || !run.values || !run.tol || !work || !run.table || !run.averages) return SF_MEMORY;
     for (int i = 0; i < run.tcap; i++) run.table[i] = -1;
     run.terms = work;
     run.samples = run.terms + (size_t)nz * (MAX_TERMS + 1);
@@ -980,9 +1254,9 @@ int sf_run(const Model *md, Result *res) {
     for (int s = 0; s < run.nslots; s++) { eval_free(run.slots[s]); free(run.slots[s]); }
     eval_free(&run.volatile_eval[0]);
     eval_free(&run.volatile_eval[1]);
+    for (int b = 0; b < md->nblocks; b++) average_free(&run.averages[b]);
+    free(run.averages);
     free(run.slots); free(run.table); free(run.key); free(run.locked); free(run.values); free(run.tol); free(work);
-    res->events = res->events;
-    if (rc == SF_OK) res->fail_t = run.t;
     return rc;
 }
 

@@ -34,7 +34,7 @@ SOURCE = Path(__file__).resolve().with_name("kernel.c")
 FLAGS = ["-O2", "-std=gnu99", "-shared", "-fPIC", "-fno-fast-math", "-ffp-contract=off"]
 
 # Block kinds (kernel.c's enum).
-K_NONE, K_STEP, K_SQUARE, K_SLOPED, K_PWL, K_ZCD, K_ZOH, K_DTF, K_DPID, K_CCODE, K_HOOK = range(11)
+K_NONE, K_STEP, K_SQUARE, K_SLOPED, K_PWL, K_ZCD, K_ZOH, K_DTF, K_DPID, K_CCODE, K_AVERAGE = range(11)
 # Return codes of sf_run.
 SF_OK, SF_PYTHON, SF_CHATTER, SF_INSTANT, SF_STUCK, SF_SIGNAL, SF_MEMORY = range(7)
 
@@ -44,7 +44,7 @@ _i32p, _f64p, _i8p = _p(ctypes.c_int32), _p(ctypes.c_double), _p(ctypes.c_int8)
 
 class EvalOut(ctypes.Structure):
     _fields_ = [
-        ("m", _f64p), ("guards", _f64p), ("record", _f64p), ("inputs", _f64p),
+        ("m", _f64p), ("guards", _f64p), ("record", _f64p), ("inputs", _f64p), ("extra", _f64p),
         ("rate", ctypes.c_double), ("cacheable", ctypes.c_int32), ("pyslot", ctypes.c_int32),
         ("key", _i32p), ("nkey", ctypes.c_int32),
     ]
@@ -52,11 +52,7 @@ class EvalOut(ctypes.Structure):
 
 EVALUATE = ctypes.CFUNCTYPE(ctypes.c_int, _p(EvalOut))
 EXPM = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int32, ctypes.c_double, _f64p)
-SNAP = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int32)
-INTEGRATED = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.c_int32, ctypes.c_double, ctypes.c_double, ctypes.c_double, _f64p, _f64p, _f64p,
-    ctypes.c_int32, ctypes.c_int32,
-)
+EXPM_MATRIX = ctypes.CFUNCTYPE(ctypes.c_int, _f64p, ctypes.c_double, _f64p)
 POLL = ctypes.CFUNCTYPE(ctypes.c_int)
 
 
@@ -71,9 +67,9 @@ class ModelStruct(ctypes.Structure):
         ("dpar", _f64p), ("ipar", _i32p),
         ("cc_calc", _p(ctypes.c_void_p)), ("cc_next", _p(ctypes.c_void_p)),
         ("end_time", ctypes.c_double), ("max_step", ctypes.c_double), ("output_step", ctypes.c_double),
-        ("has_historians", ctypes.c_int32),
+        ("n_extra", ctypes.c_int32),
         ("z", _f64p), ("rt", _f64p), ("io", _f64p), ("gstate", _i8p),
-        ("evaluate", EVALUATE), ("expm", EXPM), ("snap", SNAP), ("integrated", INTEGRATED), ("poll", POLL),
+        ("evaluate", EVALUATE), ("expm", EXPM), ("expm_matrix", EXPM_MATRIX), ("poll", POLL),
     ]
 
 
@@ -91,7 +87,12 @@ _LIBRARY: ctypes.CDLL | None = None
 
 
 def _build() -> Path:
-    compiler = _compiler()
+    try:
+        compiler = _compiler()
+    except SimbaflowError:
+        raise SimbaflowError(
+            "the embedded engine needs a C compiler and none was found (install Debian's 'gcc' or set CC)"
+        ) from None
     source = SOURCE.read_bytes()
     key = hashlib.sha256(b"\0".join([source, compiler.encode(), " ".join(FLAGS).encode()])).hexdigest()[:24]
     target = cache_dir().parent / "kernel" / f"kernel-{key}.so"

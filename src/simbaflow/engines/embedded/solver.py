@@ -93,7 +93,8 @@ class GuardedMode:
 class Evaluation:
     """Everything fixed between events for one discrete state."""
 
-    __slots__ = ("forms", "topology", "m", "guards", "record", "inputs", "rate", "codes", "kernel_key", "arrays")
+    __slots__ = ("forms", "topology", "m", "guards", "record", "inputs", "extra", "rate", "codes", "kernel_key",
+                 "arrays")
 
     def __init__(self, forms, topology, m, guards, record, inputs, n_dynamic, codes=None):
         self.forms, self.topology, self.m = forms, topology, m
@@ -108,17 +109,6 @@ def _expm(m: np.ndarray) -> np.ndarray:
 
     return expm(m)
 
-
-class _Piece:
-    """The interval the kernel just integrated, as :meth:`~.blocks.Block.integrated` sees it."""
-
-    def __init__(self, m, z0, h, terms):
-        self.m, self.z0, self.h, self.terms = m, z0, h, terms
-
-    def at(self, tau: float) -> np.ndarray:
-        if self.terms is not None:
-            return (tau ** np.arange(len(self.terms))) @ self.terms
-        return _expm(self.m * (tau * self.h)) @ self.z0
 
 
 class Run:
@@ -171,8 +161,7 @@ class Run:
             block.reset(self)
         self.guards = switch_guards + [GuardedMode(m) for b in model.blocks for m in b.modes]
         self.samplers = [b for b in model.blocks if isinstance(b, (B.Sampled, B.CCode))]
-        # Blocks that keep a history of what the solver integrated (Average).
-        self.historians = [b for b in model.blocks if type(b).integrated is not B.Block.integrated]
+        self.averages = [b for b in model.blocks if isinstance(b, B.Average)]
         self.min_terms = max([b.taylor_terms for b in model.blocks], default=1)
         self.now: Evaluation | None = None
         self.key: bytes | None = None  # discrete state of ``now`` (the kernel's key)
@@ -244,7 +233,9 @@ class Run:
         record = np.array([r(self) for r in self.recorders]).reshape(len(self.recorders), self.nz)
         inputs = [self.forms[net] for b in self.samplers for net in b.inputs]
         inputs = np.array(inputs).reshape(len(inputs), self.nz)
+        extra = [row for b in self.averages for row in b.kernel_rows(self)]
         evaluation = Evaluation(self.forms, topology, m, guards, record, inputs, self.one, codes)
+        evaluation.extra = np.array(extra).reshape(len(extra), self.nz)
         self.now = evaluation
         return evaluation
 
@@ -268,7 +259,7 @@ class Run:
                 evaluation = self.evaluate()
                 evaluation.arrays = [
                     np.ascontiguousarray(a, dtype=float)
-                    for a in (evaluation.m, evaluation.guards, evaluation.record, evaluation.inputs)
+                    for a in (evaluation.m, evaluation.guards, evaluation.record, evaluation.inputs, evaluation.extra)
                 ]
                 evaluation.kernel_key = key
                 cacheable = not self.held_nonlinear
@@ -284,7 +275,7 @@ class Run:
                 self._volatile.append(slot)
                 if len(self._volatile) > _VOLATILE_KEPT:
                     del self.evaluations[self._volatile.pop(0)]
-            o.m, o.guards, o.record, o.inputs = (a.ctypes.data_as(K._f64p) for a in arrays)
+            o.m, o.guards, o.record, o.inputs, o.extra = (a.ctypes.data_as(K._f64p) for a in arrays)
             o.rate = float(evaluation.rate)
             o.cacheable = int(cacheable)
             o.pyslot = slot
@@ -304,30 +295,10 @@ class Run:
             self.error = exc
             return 1
 
-    def _cb_snap(self, index) -> int:
+    def _cb_expm_matrix(self, m, dt, out) -> int:
         try:
-            self.t = float(self._io[0])
-            block = self.model.blocks[index]
-            block.snap(self)
-            offset = self._rt_offsets[index]
-            self._rt[offset] = block.window_end_s
-            self._rt[offset + 1] = float(block.grid_only)
-            self._io[1] = 0.0
-            return 0
-        except BaseException as exc:  # noqa: BLE001
-            self.error = exc
-            return 1
-
-    def _cb_integrated(self, slot, t0, h, tau_end, z0, z_end, terms, n_terms, structural) -> int:
-        try:
-            evaluation = self.evaluations[slot]
-            self.now, self.forms, self.key, self.t = evaluation, evaluation.forms, evaluation.kernel_key, t0
-            z0 = np.ctypeslib.as_array(z0, (self.nz,)).copy()
-            z_end = np.ctypeslib.as_array(z_end, (self.nz,)).copy()
-            terms = np.ctypeslib.as_array(terms, (n_terms, self.nz)).copy() if n_terms else None
-            piece = _Piece(evaluation.m, z0, h, terms)
-            for block in self.historians:
-                block.integrated(self, piece, tau_end, z_end, bool(structural))
+            matrix = _expm(np.ctypeslib.as_array(m, (self.nz, self.nz)) * dt)
+            ctypes.memmove(out, np.ascontiguousarray(matrix).ctypes.data, matrix.nbytes)
             self._io[1] = 0.0
             return 0
         except BaseException as exc:  # noqa: BLE001
@@ -347,14 +318,13 @@ def _kernel_model(run: Run, end_time_s: float, max_step_s: float, output_step_s:
     kinds, dpar, ipar, rt = [], [], [], []
     dpar_off, ipar_off, rt_off, n_in, in0, n_out = [], [], [], [], [], []
     cc_calc, cc_next = [], []
-    run._zcds, run._rt_offsets = [], []
+    run._zcds = []
     inputs_seen = 0
     samplers = set(map(id, run.samplers))
     for block in model.blocks:
         kind, d, i, r = block.kernel(run)
         kinds.append(kind)
         dpar_off.append(len(dpar)); ipar_off.append(len(ipar)); rt_off.append(len(rt))
-        run._rt_offsets.append(len(rt))
         if kind == K.K_ZCD:
             run._zcds.append((block, len(rt)))
         dpar += [float(x) for x in d]
@@ -390,8 +360,7 @@ def _kernel_model(run: Run, end_time_s: float, max_step_s: float, output_step_s:
     run._cc_calc = (ctypes.c_void_p * n_blocks)(*cc_calc)
     run._cc_next = (ctypes.c_void_p * n_blocks)(*cc_next)
     run._callbacks = [
-        K.EVALUATE(run._cb_evaluate), K.EXPM(run._cb_expm), K.SNAP(run._cb_snap),
-        K.INTEGRATED(run._cb_integrated), K.POLL(run._cb_poll),
+        K.EVALUATE(run._cb_evaluate), K.EXPM(run._cb_expm), K.EXPM_MATRIX(run._cb_expm_matrix), K.POLL(run._cb_poll),
     ]
     run._arrays = arrays
     s = K.ModelStruct()
@@ -408,8 +377,8 @@ def _kernel_model(run: Run, end_time_s: float, max_step_s: float, output_step_s:
     s.cc_next = ctypes.cast(run._cc_next, ctypes.POINTER(ctypes.c_void_p))
     s.end_time, s.max_step = end_time_s, max_step_s
     s.output_step = output_step_s if output_step_s else 0.0
-    s.has_historians = int(bool(run.historians))
-    s.evaluate, s.expm, s.snap, s.integrated, s.poll = run._callbacks
+    s.n_extra = 3 * len(run.averages)
+    s.evaluate, s.expm, s.expm_matrix, s.poll = run._callbacks
     return s
 
 
