@@ -23,11 +23,9 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from simbaflow.errors import SpecError
-
-from . import kernel as K
 from simbaflow.simba_values import is_none, parse_matrix, parse_optional, parse_value, parse_vector
 
-INF = math.inf
+from . import kernel as K
 
 
 @dataclass

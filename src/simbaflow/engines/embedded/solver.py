@@ -29,7 +29,6 @@ of stiff intervals.
 from __future__ import annotations
 
 import ctypes
-import math
 import signal as _signal
 
 import numpy as np
@@ -41,8 +40,6 @@ from . import kernel as K
 from .circuit import CHANNEL, DIODE, OFF, element_current, element_voltage, initial_state, net_voltage, solve_topology
 from .model import Model, circuit_of
 
-#: Taylor terms at most (the series is used only while rate x interval <= 4); kernel.c's MAX_TERMS.
-MAX_TERMS = 40
 #: Volatile evaluations (held products) kept alive for the kernel, which holds at most two.
 _VOLATILE_KEPT = 4
 
