@@ -49,6 +49,18 @@ def test_a_crashing_c_code_block_fails_the_run_with_a_reason(tmp_path):
     assert after.ok and after.signals["A - outputs[0]"][-1] == 15
 
 
+def test_a_stack_overflow_in_c_code_fails_the_run():
+    # Runaway recursion at the fifth rise: the fault handler runs on its own stack.
+    code = CRASHING.replace("if (rises == 5) *(volatile double *)0 = 1.0;", "if (rises == 5) outputs[0] = deep(1e9);")
+    code = code.replace(
+        "void calculate_outputs",
+        "double deep(double n) { volatile double x[64]; x[0] = n; return n > 0 ? deep(n - 1) + x[0] : 0; }\n"
+        "void calculate_outputs",
+    )
+    with pytest.raises(SimbaflowError, match=r"C Code block 'A' crashed \(SIGSEGV\) at t = 0.0003125 s"):
+        compile_design(_clocked(code, 1e-3)).run()
+
+
 def test_a_crash_in_initialize_is_an_error_naming_the_block():
     code = CRASHING.replace("void initialize() { rises = 0; }", "void initialize() { *(volatile int *)0 = 1; }")
     with pytest.raises(SimbaflowError, match=r"C Code block 'A': initialize\(\) crashed"):

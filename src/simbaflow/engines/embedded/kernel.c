@@ -216,7 +216,7 @@ int sf_install_handlers(void) {
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_sigaction = on_fault;
-    action.sa_flags = SA_SIGINFO | SA_NODEFER;
+    action.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
     sigemptyset(&action.sa_mask);
     for (int i = 0; i < 4; i++) {
         struct sigaction current;
@@ -225,6 +225,19 @@ int sf_install_handlers(void) {
         if (sigaction(signals[i], &action, &previous_action[signals[i]]) != 0) return -1;
     }
     return 0;
+}
+
+/* A stack of its own for the handler, per thread, so a C Code block that overflows its
+ * stack (runaway recursion) is caught too. Kept for the thread's life. */
+static __thread void *alternate_stack;
+
+static void ensure_alternate_stack(void) {
+    stack_t current;
+    if (sigaltstack(NULL, &current) == 0 && !(current.ss_flags & SS_DISABLE)) return; /* one is set */
+    if (!alternate_stack) alternate_stack = malloc(1 << 16);
+    if (!alternate_stack) return;
+    stack_t stack = {.ss_sp = alternate_stack, .ss_size = 1 << 16, .ss_flags = 0};
+    sigaltstack(&stack, NULL);
 }
 
 /* Calls into Python run with the guard off: a fault there is not ours to catch. A
@@ -1239,6 +1252,7 @@ int sf_run(const Model *md, Result *res) {
     sigjmp_buf jump;
     sigjmp_buf *previous_jump = guard_jump;
     int rc;
+    ensure_alternate_stack();
     guard_jump = &jump;
     guard_signal = 0;
     if (sigsetjmp(jump, 1) == 0) {
@@ -1265,6 +1279,7 @@ int sf_call_void(void *fn, Result *res) {
     sigjmp_buf jump;
     sigjmp_buf *previous_jump = guard_jump;
     int rc = 0;
+    ensure_alternate_stack();
     guard_jump = &jump;
     if (sigsetjmp(jump, 1) == 0) {
         guard_active = 1;
