@@ -5,11 +5,11 @@
  * study:             ac_client_server
  * candidate:         v0p04-500-0_i0p3-250-0_k1_clpr
  * spec:              design/ac_client_server.yaml
- * spec_sha256:       159f9c4c2287dba6e19933fcad91acf1c8277cff42bb02b30b868a41a37a6e38
+ * spec_sha256:       fef84eb8a4ed3cdbd79235e8c687e4c3094b9e059b62bb7728ab7ba68d9e6555
  * engine:            embedded
  * simbaflow_version: 0.1.0
- * git_commit:        5d8f8e948a966fcd99491ab6ea3aae6a9b874823
- * date:              2026-11-22T10:09:13Z
+ * git_commit:        9c1c723f29820e588ef31f950723d079f4d1a6db
+ * date:              2026-12-01T17:47:49Z
  * discretisation:    control_library_pr
  * settling_time_s:             0.0276474
  * phase_error_deg:             -1.8

@@ -12,8 +12,6 @@ re-runs it with new parameter values.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -32,6 +30,9 @@ from .model import SUPPORTED, Model, compile_model, configure
 from .solver import recorder, simulate
 
 NAME = "embedded"
+#: Parameter sets whose discrete-state evaluations a compiled design keeps (a sweep never repeats
+#: one, so only the last: an identical re-run reuses them, memory stays bounded).
+_EVALUATION_SETS = 1
 
 __all__ = ["CompiledDesign", "EmbeddedEngine", "SUPPORTED", "compile_design"]
 
@@ -51,6 +52,7 @@ class CompiledDesign:
         transient = self.model.transient
         self.end_time_s = parse_value(transient.get("EndTime", "0.02"), device="TransientAnalysis", parameter="EndTime")
         self.scoped_signals = jsimba.scoped_signals(design)
+        self._evaluations: OrderedDict[tuple, dict] = OrderedDict()
 
     def run(
         self,
@@ -92,27 +94,16 @@ class CompiledDesign:
         names = list(signals) if signals else list(self.scoped_signals)
         recorders = [recorder(self.model, name) for name in names]
         end = self.end_time_s if end_time_s is None else float(end_time_s)
-        with _without_cyclic_gc():
-            time_s, rows, stats = simulate(self.model, end, recorders, output_step_s, max_step_s)
+        # A discrete state's matrices depend only on the parameter values and the signals.
+        key = (repr(sorted((device, sorted(values.items())) for device, values in parameters.items())), tuple(names))
+        evaluations = self._evaluations.pop(key, None)
+        if evaluations is None:
+            evaluations = {}
+        self._evaluations[key] = evaluations
+        while len(self._evaluations) > _EVALUATION_SETS:
+            self._evaluations.popitem(last=False)
+        time_s, rows, stats = simulate(self.model, end, recorders, output_step_s, max_step_s, evaluations)
         return time_s, dict(zip(names, rows)), stats
-
-
-@contextlib.contextmanager
-def _without_cyclic_gc():
-    """Pause the cyclic garbage collector during a run.
-
-    The event loop allocates many short-lived objects; with numpy, pandas and
-    the rest of the process loaded, each collection walks a large heap and
-    makes a 20 ms run take up to 50 % longer. Reference counting still frees
-    everything; cycles, if any, are collected when the collector resumes.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def compile_design(design: dict) -> CompiledDesign:

@@ -17,7 +17,6 @@ what it relies on.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
@@ -26,7 +25,7 @@ import numpy as np
 from simbaflow.core.errors import SpecError
 from simbaflow.simulate.simba_values import is_none, parse_matrix, parse_optional, parse_value, parse_vector
 
-INF = math.inf
+from . import kernel as K
 
 
 @dataclass
@@ -66,9 +65,6 @@ class Block:
     holds: ClassVar[bool] = False
     #: Taylor terms every interval needs at least (see :class:`Average`).
     taylor_terms: ClassVar[int] = 1
-    #: True when the block's breakpoints only refine the integration grid: nothing
-    #: in the model changes there (see :class:`Average`).
-    grid_only: ClassVar[bool] = False
     state0: int = 0  # index of the first own state in z
     modes: list[ModeVar] = field(default_factory=list)
 
@@ -101,31 +97,6 @@ class Block:
     def derivatives(self, run, m: np.ndarray) -> None:
         """Write the rows of own states into the system matrix ``m``."""
 
-    def breakpoint(self, t: float) -> float:
-        """Next time after ``t`` at which the block changes non-smoothly or samples."""
-        return INF
-
-    def key(self, run):
-        """What, besides modes, decides the block's output forms and state rows now."""
-        return None
-
-    def snap(self, run) -> None:
-        """Set own states to their exact values at ``run.t`` (sources defined by time)."""
-
-    def integrated(self, run, interval, tau_end: float, z_end: np.ndarray, structural: bool) -> None:
-        """Called after each integrated interval, before the instant at its end.
-
-        ``interval`` (:class:`~.solver.Interval`) ran from ``run.t`` for
-        ``tau_end * interval.h`` seconds under ``run.now``; ``structural`` tells
-        whether its end is an instant at which the model may change (a guard
-        crossing or a block's own instant) rather than a grid refinement.
-        """
-
-    # --- at events -----------------------------------------------------------------
-    def sample(self, run) -> bool:
-        """Act at an instant (sampled update, C call); True when a held output changed."""
-        return False
-
     def scope(self, scope: str, run) -> np.ndarray | None:
         """Form of a scope signal, or None when the block has no such scope."""
         if scope == "Out" and self.outputs:
@@ -133,6 +104,19 @@ class Block:
         if scope == "In" and self.inputs:
             return run.forms[self.inputs[0]]
         return None
+
+    # --- the compiled kernel ---------------------------------------------------------
+    def kernel(self, run) -> tuple[int, list[float], list[int], list[float]]:
+        """What the kernel runs at events: ``(kind, dpar, ipar, rt)`` (see kernel.c).
+
+        ``dpar`` holds parameters, ``ipar`` integer parameters, ``rt`` the initial
+        run-time state the kernel updates; blocks with no event behaviour (their
+        outputs are forms, rebuilt by :meth:`evaluate` per discrete state) are
+        ``K_NONE``. A block whose segment, pulse or step decides its forms also
+        has a kernel key (kernel.c, ``block_key``), so the kernel caches one
+        evaluation per value.
+        """
+        return K.K_NONE, [], [], []
 
 
 def _constant(run, value: float) -> np.ndarray:
@@ -169,11 +153,8 @@ class Step(Block):
     def evaluate(self, run):
         run.forms[self.outputs[0]] = _constant(run, self.final if run.t >= self.step_time else self.initial)
 
-    def key(self, run):
-        return run.t >= self.step_time
-
-    def breakpoint(self, t):
-        return self.step_time if t < self.step_time else INF
+    def kernel(self, run):
+        return K.K_STEP, [self.step_time], [], []
 
 
 class Periodic(Block):
@@ -234,14 +215,6 @@ class Periodic(Block):
         width = (self.edges[k + 1] - self.edges[k]) / self.frequency
         return (end - start) / width if width > 0 else 0.0
 
-    def key(self, run):
-        return self._locate(run.t)[1]
-
-    def snap(self, run):
-        n, k, r = self._locate(run.t)
-        start, _ = self._levels(k)
-        run.z[self.state0] = start + self._slope(k) * (r - self.edges[k]) / self.frequency
-
     def evaluate(self, run):
         form = np.zeros(run.nz)
         form[self.state0] = 1.0
@@ -250,9 +223,12 @@ class Periodic(Block):
     def derivatives(self, run, m):
         m[self.state0, run.one] = self._slope(self._locate(run.t)[1])
 
-    def breakpoint(self, t):
-        n, k, _ = self._locate(t)
-        return (n + self.edges[k + 1] - self.phase) / self.frequency
+    def kernel(self, run):
+        segments = range(len(self.edges) - 1)
+        starts = [self._levels(k)[0] for k in segments]
+        slopes = [self._slope(k) for k in segments]
+        kind = K.K_SQUARE if isinstance(self, SquareWave) else K.K_SLOPED
+        return kind, [self.frequency, self.phase, len(self.edges), *self.edges, *starts, *slopes], [], []
 
 
 class SquareWave(Periodic):
@@ -271,9 +247,6 @@ class SquareWave(Periodic):
         return level, level
 
     n_states = 0
-
-    def snap(self, run):
-        pass
 
     def evaluate(self, run):
         level, _ = self._levels(self._locate(run.t)[1])
@@ -353,16 +326,6 @@ class PiecewiseLinear(Block):
         t0, t1 = self.times[k - 1], self.times[k]
         return (self.values[k] - self.values[k - 1]) / (t1 - t0) if t1 > t0 else 0.0
 
-    def key(self, run):
-        return self._segment(run.t)
-
-    def snap(self, run):
-        k = self._segment(run.t)
-        if k == 0 or k >= len(self.times):
-            run.z[self.state0] = self.values[0] if k == 0 else self.values[-1]
-        else:
-            run.z[self.state0] = self.values[k - 1] + self._slope(k) * (run.t - self.times[k - 1])
-
     def evaluate(self, run):
         form = np.zeros(run.nz)
         form[self.state0] = 1.0
@@ -371,9 +334,9 @@ class PiecewiseLinear(Block):
     def derivatives(self, run, m):
         m[self.state0, run.one] = self._slope(self._segment(run.t))
 
-    def breakpoint(self, t):
-        k = self._segment(t)
-        return float(self.times[k]) if k < len(self.times) else INF
+    def kernel(self, run):
+        slopes = [self._slope(k) for k in range(len(self.times) + 1)]
+        return K.K_PWL, [len(self.times), *self.times.tolist(), *self.values.tolist(), *slopes], [], []
 
 
 class Gain(Block):
@@ -482,14 +445,14 @@ class ZeroCrossingDetector(Block):
         # "In >= 0" as a mode: the guarded form is In itself, state True when In >= 0.
         self.mode = ModeVar(lambda: run.forms[self.inputs[0]], True, self.name)
         self.modes = [self.mode]
-        self.pulse = 0.0
-        self.initialised = False
+        self.pulse = 0.0  # set by the kernel before each evaluation
 
     def evaluate(self, run):
         run.forms[self.outputs[0]] = _constant(run, self.pulse)
 
-    def key(self, run):
-        return self.pulse
+    def kernel(self, run):
+        # rt: pulse, last mode state, initialised.
+        return K.K_ZCD, [], [run.guard_index(self.mode)], [0.0, 0.0, 0.0]
 
 
 class PID(Block):
@@ -624,13 +587,7 @@ class Sampled(Block):
         return len(self.outputs)
 
     def reset(self, run):
-        self.held = [0.0] * len(self.outputs)
         run.z[self.state0 : self.state0 + len(self.outputs)] = 0.0
-        self.next_sample = 0.0
-        self.reset_sampled(run)
-
-    def reset_sampled(self, run):
-        pass
 
     def evaluate(self, run):
         for k, net in enumerate(self.outputs):
@@ -638,29 +595,12 @@ class Sampled(Block):
             form[self.state0 + k] = 1.0
             run.forms[net] = form
 
-    def breakpoint(self, t):
-        return self.next_sample if self.next_sample > t else INF
-
-    def sample(self, run):
-        if run.t < self.next_sample and not _same_instant(run.t, self.next_sample):
-            return False
-        self.next_sample = round(run.t / self.ts + 1.0) * self.ts
-        before = list(self.held)
-        self.held = self.update([run.forms[net] @ run.z for net in self.inputs], run)
-        run.z[self.state0 : self.state0 + len(self.held)] = self.held
-        return self.held != before
-
-    def update(self, inputs, run):
-        raise NotImplementedError
-
-
-def _same_instant(a: float, b: float) -> bool:
-    return abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b)) + 1e-15
 
 
 class ZeroOrderHold(Sampled):
-    def update(self, inputs, run):
-        return [inputs[0]]
+
+    def kernel(self, run):
+        return K.K_ZOH, [self.ts], [], [0.0, 0.0]
 
 
 class DiscreteTransferFunction(Sampled):
@@ -675,16 +615,9 @@ class DiscreteTransferFunction(Sampled):
         num = np.concatenate([np.zeros(len(den) - len(num)), num])
         self.num, self.den = num / den[0], den / den[0]
 
-    def reset_sampled(self, run):
-        self.memory = np.zeros(len(self.den) - 1)
-
-    def update(self, inputs, run):
-        u = inputs[0]
-        y = self.num[0] * u + (self.memory[0] if len(self.memory) else 0.0)
-        for k in range(len(self.memory)):
-            nxt = self.memory[k + 1] if k + 1 < len(self.memory) else 0.0
-            self.memory[k] = nxt + self.num[k + 1] * u - self.den[k + 1] * y
-        return [y]
+    def kernel(self, run):
+        n_memory = len(self.den) - 1
+        return K.K_DTF, [self.ts, n_memory, *self.num.tolist(), *self.den.tolist()], [], [0.0, 0.0] + [0.0] * n_memory
 
 
 class DiscretePID(Sampled):
@@ -707,23 +640,10 @@ class DiscretePID(Sampled):
                 "supported: 0, 1, 2"
             )
 
-    def reset_sampled(self, run):
-        self.integral = self.iinit
-        self.previous = None
-
-    def update(self, inputs, run):
-        e = inputs[0]
-        previous = e if self.previous is None else self.previous
-        candidate = self.integral + self.ki * self.ts * e
-        unsat = self.kp * e + candidate + self.kd * (e - previous) / self.ts
-        u = min(max(unsat, self.umin), self.umax)
-        if self.antiwindup == 1 and u != unsat and (unsat - u) * e > 0:
-            candidate = self.integral
-        elif self.antiwindup == 2:
-            candidate -= self.kb * self.ts * (unsat - u)
-        self.integral = candidate
-        self.previous = e
-        return [u]
+    def kernel(self, run):
+        # rt: next sample, held output, integral, previous error, whether there is one.
+        parameters = [self.ts, self.kp, self.ki, self.kd, self.kb, self.umin, self.umax, self.antiwindup]
+        return K.K_DPID, parameters, [], [0.0, 0.0, self.iinit, 0.0, 0.0]
 
 
 #: Chebyshev-Lobatto nodes on [0, 1] (a window's fit) and the midpoints between them (its check).
@@ -762,15 +682,14 @@ class Average(Block):
     within ~1e-11 of the window's variation for smooth ones, whatever the output
     grid. An input that jumps at every instant (a held Product of two varying
     signals, a C Code block without SamplingTime) is fitted as it is, windows
-    halved at most 8 times.
+    halved at most 8 times. The history, kinks and fits live in the kernel
+    (kernel.c, "Average"); this class gives its parameters and forms.
     """
 
     DEGREE: ClassVar[int] = _FIT_DEGREE
     #: The integral, then the chain D, D', ..., D^(DEGREE).
     n_states: ClassVar[int] = 2 + _FIT_DEGREE
     taylor_terms: ClassVar[int] = _FIT_DEGREE
-    #: Set per window: only a window ending at a stop (a kink T earlier) changes Out's law.
-    grid_only: bool = True
     #: Relative disagreement between a window's fit and the history at which the window is halved.
     FIT_TOL: ClassVar[float] = 1e-11
     #: Halvings after which a window is taken as it is (an input jumping at every instant).
@@ -792,122 +711,25 @@ class Average(Block):
 
     # --- history ----------------------------------------------------------------------
     def reset(self, run):
+        # The kernel keeps the history and fits the windows (kernel.c, "Average").
         run.z[self.state0 : self.state0 + self.n_states] = 0.0
-        # Pieces of I, one per integrated interval: start, duration of tau = 1 (the
-        # interval's h), coefficients in tau (highest first) or the solver's Interval.
-        self.starts: list[float] = []
-        self.scales: list[float] = []
-        self.coefficients: list = []
-        self.first_piece = 0
-        # Window stops in the history's time (kinks); 0 ends the Initial part.
-        self.stops: list[float] = [0.0]
-        self.first_stop = 0
-        self.left = None  # (In, In' T, In'' T^2) at the end of the last interval
-        self.left_structural, self.left_key = False, None
-        self.window_end_s = -INF
-        self._refit(run)
 
-    def integrated(self, run, interval, tau_end, z_end, structural):
-        t0_s = run.t
+    def kernel(self, run):
+        parameters = [self.period_s, self.initial, self.FIT_TOL, self.KINK_TOL, self.MAX_HALVINGS, self.DEGREE,
+                      *_FIT_NODES, *_FIT_CHECK, *_FIT_VANDER.ravel(), *_FIT_FACTORIALS]
+        return K.K_AVERAGE, parameters, [], []
+
+    def kernel_rows(self, run) -> list[np.ndarray]:
+        """In, T In' and T^2 In'' as forms, the kernel's test for a kink at an instant.
+
+        Each derivative is taken as the change it makes over a period, so one scale
+        judges them all (the derivatives of a fitted signal, another Average's Out,
+        carry round-off that is large against their own size but not against the signal).
+        """
         f = run.forms[self.inputs[0]]
-        # In, In' T and In'' T^2: each derivative as the change it makes over a period, so one
-        # scale judges them all (the derivatives of a fitted signal, another Average's Out,
-        # carry round-off that is large against their own size but not against the signal).
-        rows = np.array([f, self.period_s * (f @ run.m), self.period_s**2 * (f @ run.m @ run.m)])
-        right = rows @ interval.z0
-        # Only an instant at which the model changed can be a kink: a jump at a grid-only
-        # instant (a held product or a C Code block re-evaluated there) would otherwise
-        # become a window stop, hence an instant, one period later, and so on every period.
-        changed = self.left_structural or run.key != self.left_key
-        if self.left is not None and changed and t0_s > self.stops[-1]:
-            scale = max(np.abs(self.left).max(), np.abs(right).max())
-            if np.abs(right - self.left).max() > self.KINK_TOL * scale:
-                self.stops.append(t0_s)
-        length_s = tau_end * interval.h
-        if length_s > 0.0:
-            self.starts.append(t0_s)
-            self.scales.append(interval.h)
-            if interval.terms is not None:
-                self.coefficients.append(interval.terms[::-1, self.state0].copy())
-            else:
-                # Integrated with exact propagators (stiff, or fast against the interval): no
-                # polynomial; keep the interval, which evaluates itself exactly.
-                self.coefficients.append(interval)
-        self.left = rows @ z_end
-        self.left_structural, self.left_key = structural, run.key
-
-    def _history(self, s: np.ndarray) -> np.ndarray:
-        """I at increasing history times ``s`` (the input is ``Initial`` before 0)."""
-        values = self.initial * s
-        pieces = [
-            max(bisect_right(self.starts, time_s, lo=self.first_piece) - 1, self.first_piece)
-            if time_s >= 0.0 and self.starts else -1
-            for time_s in s.tolist()
-        ]
-        k = 0
-        while k < len(s):
-            j, stop = pieces[k], k + 1
-            while stop < len(s) and pieces[stop] == j:
-                stop += 1
-            if j >= 0:
-                taus = (s[k:stop] - self.starts[j]) / self.scales[j]
-                piece = self.coefficients[j]
-                if isinstance(piece, np.ndarray):
-                    values[k:stop] = np.polyval(piece, taus)
-                else:
-                    values[k:stop] = [piece.at(tau)[self.state0] for tau in taus]
-            k = stop
-        return values
-
-    def _refit(self, run):
-        t_s, period_s = run.t, self.period_s
-        s0 = t_s - period_s
-        tolerance_s = 1e-12 * max(period_s, abs(t_s))
-        while self.first_piece + 1 < len(self.starts) and self.starts[self.first_piece + 1] <= s0:
-            self.first_piece += 1
-        if self.first_piece > 1024:
-            for history in (self.starts, self.scales, self.coefficients):
-                del history[: self.first_piece]
-            self.first_piece = 0
-        while self.first_stop < len(self.stops) and self.stops[self.first_stop] <= s0 + tolerance_s:
-            self.first_stop += 1
-        if self.first_stop > 1024:
-            del self.stops[: self.first_stop - 1]  # keep the last one: a new kink must come after it
-            self.first_stop = 1
-        next_stop = self.stops[self.first_stop] if self.first_stop < len(self.stops) else INF
-        # A quarter period at most: a kink is then recorded (at the end of the interval
-        # after it) well before a window can reach it.
-        width_s = min(period_s / 4.0, next_stop - s0)
-        # Out's slope may jump where a window ends at a stop: for blocks fed by Out (another
-        # Average) that instant is a change of the model, any other window end is not.
-        self.grid_only = width_s < next_stop - s0
-        for halvings in range(self.MAX_HALVINGS + 1):
-            values = self._history(s0 + width_s * _FIT_NODES)
-            base = values[0]
-            a = np.linalg.solve(_FIT_VANDER, values - base)
-            check = self._history(s0 + width_s * _FIT_CHECK) - base
-            miss = np.max(np.abs(np.polynomial.polynomial.polyval(_FIT_CHECK, a) - check))
-            variation = np.max(np.abs(values - base))
-            # The second term is the round-off of I itself (large after a long run).
-            if miss <= self.FIT_TOL * variation + 1e-15 * abs(base) or halvings == self.MAX_HALVINGS:
-                break
-            width_s /= 2.0
-            self.grid_only = True
-        # D^(j)(s0) = j! a_j / width^j: the chain carries the fitted polynomial exactly.
-        chain = _FIT_FACTORIALS * a / width_s ** np.arange(self.DEGREE + 1)
-        chain[0] += base
-        run.z[self.state0 + 1 : self.state0 + 2 + self.DEGREE] = chain
-        self.window_end_s = t_s + width_s
+        return [f, self.period_s * (f @ run.m), self.period_s**2 * (f @ run.m @ run.m)]
 
     # --- between and at events ----------------------------------------------------------
-    def snap(self, run):
-        # The chain carries D exactly until the window ends; refit only there.
-        if run.t >= self.window_end_s - 1e-12 * max(self.period_s, abs(run.t)):
-            self._refit(run)
-
-    def breakpoint(self, t):
-        return self.window_end_s if self.window_end_s > t else INF
-
     def evaluate(self, run):
         form = np.zeros(run.nz)
         form[self.state0] = 1.0 / self.period_s
@@ -945,10 +767,7 @@ class CCode(Block):
 
     def reset(self, run):
         self.instance.initialize()
-        self.held = [0.0] * len(self.outputs)
         run.z[self.state0 : self.state0 + len(self.outputs)] = 0.0
-        self.next_sample = 0.0
-        self.last_call = None
 
     def evaluate(self, run):
         for k, net in enumerate(self.outputs):
@@ -956,37 +775,19 @@ class CCode(Block):
             form[self.state0 + k] = 1.0
             run.forms[net] = form
 
-    def breakpoint(self, t):
-        times = []
-        if self.ts is not None and self.next_sample > t:
-            times.append(self.next_sample)
-        announced = self.instance.next_event(t, self.ts or 0.0)
-        if announced is not None:
-            times.append(announced)
-        return min(times) if times else INF
-
-    def sample(self, run):
-        if self.ts is not None:
-            if run.t < self.next_sample and not _same_instant(run.t, self.next_sample):
-                return False
-            self.next_sample = round(run.t / self.ts + 1.0) * self.ts
-        inputs = [run.forms[net] @ run.z for net in self.inputs]
-        if self.ts is None and self.last_call == (run.t, inputs):
-            # Same instant, same inputs: SIMBA evaluates a block once per time step.
-            return False
-        step = run.t - self.last_call[0] if self.last_call is not None else 0.0
-        self.last_call = (run.t, inputs)
-        before = self.held
-        self.held = self.instance.calculate(inputs, run.t, step)
-        run.z[self.state0 : self.state0 + len(self.held)] = self.held
-        return self.held != before
-
     def scope(self, scope, run):
         for prefix, nets in (("inputs", self.inputs), ("outputs", self.outputs)):
             for k, net in enumerate(nets):
                 if scope == f"{prefix}[{k}]":
                     return run.forms[net]
         return None
+
+    def kernel(self, run):
+        n_in, n_out = len(self.inputs), len(self.outputs)
+        # rt: next sample, last call's time, whether there was one, its inputs, held outputs,
+        # then the input and output buffers the code is called with.
+        size = 3 + n_in + n_out + max(n_in, 1) + max(n_out, 1)
+        return K.K_CCODE, [self.ts if self.ts is not None else -1.0], [], [0.0] * size
 
 
 #: Control library items and their block class; connector labels are handled by the netlist.

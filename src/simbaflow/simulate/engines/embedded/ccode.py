@@ -1,4 +1,4 @@
-"""SIMBA C Code blocks: compile with the system C compiler, load with ctypes.
+"""SIMBA C Code blocks: compile with the system C compiler, load, hand their functions to the kernel.
 
 The block's ``Code`` is compiled once per distinct source (cache keyed by the
 SHA-256 of code, header and compiler) into a shared library. Because a block
@@ -18,24 +18,9 @@ from pathlib import Path
 
 from simbaflow.core.errors import SimbaflowError
 
+from .cbuild import cache_dir, compiler
+
 HEADER = Path(__file__).resolve().parents[2] / "data" / "simba_library.h"
-
-
-def cache_dir() -> Path:
-    """Where compiled blocks are kept (``$SIMBAFLOW_CACHE`` or ``~/.cache/simbaflow``)."""
-    root = os.environ.get("SIMBAFLOW_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "simbaflow"
-    )
-    return Path(root) / "ccode"
-
-
-def _compiler() -> str:
-    compiler = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
-    if not compiler:
-        raise SimbaflowError(
-            "C Code blocks need a C compiler and none was found (install Debian's 'gcc' or set CC)"
-        )
-    return compiler
 
 
 def compile_code(code: str, device: str, include_dir: str = "") -> Path:
@@ -47,9 +32,9 @@ def compile_code(code: str, device: str, include_dir: str = "") -> Path:
         When the compiler rejects the code; the message names the block and
         quotes the compiler's first error line.
     """
-    compiler = _compiler()
+    cc = compiler()
     header = HEADER.read_bytes()
-    key = hashlib.sha256(b"\0".join([code.encode(), header, compiler.encode(), include_dir.encode()])).hexdigest()[:24]
+    key = hashlib.sha256(b"\0".join([code.encode(), header, cc.encode(), include_dir.encode()])).hexdigest()[:24]
     target = cache_dir() / f"{key}.so"
     if target.exists():
         return target
@@ -59,7 +44,7 @@ def compile_code(code: str, device: str, include_dir: str = "") -> Path:
         source.write_text(code)
         shutil.copy(HEADER, Path(work) / "simba_library.h")
         built = Path(work) / "block.so"
-        command = [compiler, "-O2", "-shared", "-fPIC", "-w", "-I", work]
+        command = [cc, "-O2", "-shared", "-fPIC", "-w", "-I", work]
         if include_dir:
             command += ["-I", include_dir]
         command += ["-o", str(built), str(source), "-lm"]
@@ -111,31 +96,38 @@ class CodeBlock:
         if self._next_event is not None:
             self._next_event.restype = ctypes.c_double
             self._next_event.argtypes = [ctypes.c_double, ctypes.c_double]
-        self.inputs = (ctypes.c_double * max(n_inputs, 1))()
-        self.outputs = (ctypes.c_double * max(n_outputs, 1))()
         self.n_outputs = n_outputs
 
+    @property
+    def calculate_address(self) -> int:
+        """Address of ``calculate_outputs``, which the kernel calls directly."""
+        return ctypes.cast(self._calculate, ctypes.c_void_p).value
+
+    @property
+    def next_event_address(self) -> int | None:
+        """Address of ``next_discontinuity_event``, or None when the code has none."""
+        return ctypes.cast(self._next_event, ctypes.c_void_p).value if self._next_event is not None else None
+
     def initialize(self) -> None:
-        """Reset the block's state (calls the code's ``initialize``)."""
-        for k in range(len(self.outputs)):
-            self.outputs[k] = 0.0
-        self._lib.initialize()
+        """Reset the block's state (calls the code's ``initialize``).
 
-    def calculate(self, inputs: list[float], time_s: float, time_step_s: float) -> list[float]:
-        """Call ``calculate_outputs`` and return the outputs."""
-        for k, value in enumerate(inputs):
-            self.inputs[k] = value
-        self._calculate(self.outputs, self.inputs, time_s, time_step_s)
-        return [self.outputs[k] for k in range(self.n_outputs)]
-
-    def next_event(self, time_s: float, time_step_s: float) -> float | None:
-        """The code's announced next event time, when it defines ``next_discontinuity_event``."""
-        if self._next_event is None:
-            return None
-        value = float(self._next_event(time_s, time_step_s))
-        return value if value > time_s else None
+        Raises
+        ------
+        SimbaflowError
+            When the code crashes (the fault is caught, the process goes on).
+        """
+        self._guarded(self._lib.initialize, "initialize")
 
     def terminate(self) -> None:
         """Call the code's ``terminate`` (if any)."""
         if self._terminate is not None:
-            self._terminate()
+            self._guarded(self._terminate, "terminate")
+
+    def _guarded(self, function, name: str) -> None:
+        from . import kernel  # the kernel imports this module
+
+        lib = kernel.library()
+        lib.sf_install_handlers()
+        result = kernel.ResultStruct()
+        if lib.sf_call_void(ctypes.cast(function, ctypes.c_void_p), ctypes.byref(result)) != 0:
+            raise SimbaflowError(f"C Code block '{self.device}': {name}() crashed (signal {result.fail_signal})")

@@ -8,9 +8,7 @@ machine precision (the series converges fast because intervals are short
 against the circuit's time constants), or, when a blocking switch makes the
 interval stiff, with exact propagators ``exp(M 2^p)`` computed once per
 discrete state. Nothing is discretised, so a steady state does not drift and
-the output grid does not change the result. Everything fixed between events
-(forms, ``M``, guards) is cached per discrete state, so a periodic steady
-state costs a few dictionary look-ups per event.
+the output grid does not change the result.
 
 An event is either scheduled (carrier vertex, square-wave edge, sample instant,
 piecewise-linear corner) or the sign change of a *guard*: the form that keeps a
@@ -19,32 +17,31 @@ current or voltage, zero crossing). Guards are polynomials in the interval's
 time, so their roots are located to round-off (far below 1 ns) by a bracketing
 root finder. At every event the modes, held outputs, sampled blocks and C Code
 blocks are brought to a consistent state before integration resumes.
+
+The event loop runs in compiled code (``kernel.c``, see :mod:`.kernel`); a run
+is one call into it. This module builds what the kernel cannot: the forms,
+``M``, guards and recorded forms of a discrete state (modes, switch conduction,
+block segments), on the kernel's request the first time the run meets that
+state (``Run.evaluate``, then cached by the kernel), and the exact propagators
+of stiff intervals.
 """
 
 from __future__ import annotations
 
-import math
+import ctypes
+import signal as _signal
 
 import numpy as np
 
 from simbaflow.core.errors import SimbaflowError, SpecError
 
 from . import blocks as B
+from . import kernel as K
 from .circuit import CHANNEL, DIODE, OFF, element_current, element_voltage, initial_state, net_voltage, solve_topology
 from .model import Model, circuit_of
 
-#: Guard values within this fraction of their scale count as zero.
-REL_TOL = 1e-11
-#: A mode just flipped at a located crossing keeps its new state unless its guard is
-#: violated by more than this fraction of its scale (round-off of the crossing, seen
-#: through a blocking resistance, must not undo a commutation).
-LOCKED_TOL = 1e-6
-#: Taylor terms at most (the series is used only while rate x interval <= 4).
-MAX_TERMS = 40
-#: Points per interval at which guards are checked for a sign change.
-GUARD_SAMPLES = 8
-#: Consecutive events at one instant before the solver gives up (chattering).
-MAX_EVENTS_PER_INSTANT = 200
+#: Volatile evaluations (held products) kept alive for the kernel, which holds at most two.
+_VOLATILE_KEPT = 4
 
 
 class DiodeVar:
@@ -90,57 +87,35 @@ class GuardedMode:
         return form if self.mode.state else -form
 
 
-_TAUS = np.linspace(0.0, 1.0, GUARD_SAMPLES + 1)
-_TAU_POWERS = _TAUS[None, :] ** np.arange(MAX_TERMS + 1)[:, None]
-
-
 class Evaluation:
-    """Everything fixed between events for one discrete state (cached by key)."""
+    """Everything fixed between events for one discrete state."""
 
-    __slots__ = (
-        "forms", "topology", "m", "guards", "guard_abs", "guard_rates", "record", "powers", "rate", "ladder",
-        "min_terms",
-    )
+    __slots__ = ("forms", "topology", "m", "guards", "record", "inputs", "extra", "rate", "codes", "kernel_key",
+                 "arrays")
 
-    def __init__(self, forms, topology, m, guards, record, n_dynamic, min_terms=1):
+    def __init__(self, forms, topology, m, guards, record, inputs, n_dynamic, codes=None):
         self.forms, self.topology, self.m = forms, topology, m
-        # Taylor terms an interval needs at least: a block's polynomial chain (Average) is
-        # nilpotent, so it is exact with that many terms whatever the interval's rate.
-        self.min_terms = min_terms
-        self.guards, self.guard_abs, self.record = guards, np.abs(guards), record
-        # d(guard)/dt = guards @ m @ z.
-        self.guard_rates = guards @ m if m is not None else None
-        self.powers = None
-        self.ladder: dict[int, np.ndarray] = {}
+        self.guards, self.record, self.inputs, self.codes = guards, record, inputs, codes
+        self.kernel_key = None  # the kernel's key of this discrete state (bytes)
         # Growth rate of the dynamic part (the constant column only adds a term).
         self.rate = np.abs(m[:n_dynamic, :n_dynamic]).sum(axis=1).max(initial=0.0) if m is not None else 0.0
 
-    def propagator(self, exponent: int) -> np.ndarray:
-        """``exp(M 2^exponent)``, computed once per evaluation (stiff intervals)."""
-        matrix = self.ladder.get(exponent)
-        if matrix is None:
-            from scipy.linalg import expm  # only stiff circuits need it
 
-            matrix = self.ladder[exponent] = expm(self.m * math.ldexp(1.0, exponent))
-        return matrix
+def _expm(m: np.ndarray) -> np.ndarray:
+    from scipy.linalg import expm  # only stiff intervals need it
 
-    def taylor(self, n_terms: int) -> np.ndarray:
-        """``M^k / k!`` for k = 0..n_terms (extended on demand)."""
-        if self.powers is None:
-            self.powers = np.eye(self.m.shape[0])[None]
-        if len(self.powers) <= n_terms:
-            powers = list(self.powers)
-            for k in range(len(powers), n_terms + 1):
-                powers.append((self.m @ powers[-1]) / k)
-            self.powers = np.array(powers)
-        return self.powers[: n_terms + 1]
+    return expm(m)
+
 
 
 class Run:
-    """State of one simulation of a :class:`~.model.Model`."""
+    """One simulation of a :class:`~.model.Model`: its state, and the evaluations the kernel asks for."""
 
-    def __init__(self, model: Model, recorders: list):
+    def __init__(self, model: Model, recorders: list, shared: dict | None = None):
         self.model = model
+        # Evaluations of earlier runs with the same parameters and signals, by kernel key.
+        self.shared = shared
+        self.codes_seen: set[tuple] = set()
         self.recorders = recorders
         self.circuit = circuit_of(model)
         self.nx = len(self.circuit.states)
@@ -162,7 +137,6 @@ class Run:
         self.t = 0.0
         self.forms: list[np.ndarray] = []
         self.topologies: dict[tuple, object] = {}
-        self.cache: dict[tuple, Evaluation] = {}
         self.held_nonlinear = False
         # Per switch: (gate mode or None, diode mode or None).
         self.switch_state: list[tuple] = []
@@ -183,19 +157,21 @@ class Run:
         for block in model.blocks:
             block.reset(self)
         self.guards = switch_guards + [GuardedMode(m) for b in model.blocks for m in b.modes]
-        self.zcds = [b for b in model.blocks if isinstance(b, B.ZeroCrossingDetector)]
         self.samplers = [b for b in model.blocks if isinstance(b, (B.Sampled, B.CCode))]
-        self.ccodes = [b for b in model.blocks if isinstance(b, B.CCode) and b.ts is None]
-        self.timed = [b for b in model.blocks if type(b).breakpoint is not B.Block.breakpoint]
-        # Blocks that keep a history of what the solver integrated (Average).
-        self.historians = [b for b in model.blocks if type(b).integrated is not B.Block.integrated]
+        self.averages = [b for b in model.blocks if isinstance(b, B.Average)]
         self.min_terms = max([b.taylor_terms for b in model.blocks], default=1)
-        # Next instant at which a block other than a grid-only one (Average) acts.
-        self.next_structural = math.inf
-        self.keyed = [b for b in model.blocks if type(b).key is not B.Block.key]
-        self.snapped = [b for b in model.blocks if type(b).snap is not B.Block.snap]
         self.now: Evaluation | None = None
-        self.key: tuple | None = None  # discrete state of ``now``
+        self.key: bytes | None = None  # discrete state of ``now`` (the kernel's key)
+        self.evaluations: dict[int, Evaluation] = {}
+        self.n_slots = 0
+        self.error: BaseException | None = None
+
+    def guard_index(self, mode: B.ModeVar) -> int:
+        """Index of ``mode`` among the guards (the kernel's mode states)."""
+        for k, guard in enumerate(self.guards):
+            if isinstance(guard, GuardedMode) and guard.mode is mode:
+                return k
+        raise KeyError(mode.name)
 
     # --- forms ---------------------------------------------------------------------
     def _constant(self, value: float) -> np.ndarray:
@@ -227,20 +203,13 @@ class Run:
             return CHANNEL
         return DIODE if diode is not None and diode.state else OFF
 
-    def evaluate(self) -> None:
-        """Forms, system matrix and guards of the current discrete state (cached)."""
+    def evaluate(self) -> Evaluation:
+        """Forms, system matrix, guards and recorded forms of the current discrete state."""
         codes = tuple(self.conduction(k) for k in range(len(self.switch_state)))
-        key = (codes, tuple(g.state for g in self.guards), tuple(b.key(self) for b in self.keyed))
-        self.key = key
-        cached = self.cache.get(key)
-        if cached is not None:
-            self.now = cached
-            self.forms = cached.forms
-            return
         topology = self.topologies.get(codes)
         if topology is None:
             topology = self.topologies[codes] = solve_topology(self.circuit, codes)
-        self.now = Evaluation(None, topology, None, np.zeros((0, self.nz)), None, self.one)
+        self.now = Evaluation(None, topology, None, None, None, None, self.one)
         self.forms = [np.zeros(self.nz)] * self.model.n_nets
         for probe in self.model.probes:
             if probe.kind == "voltage":
@@ -259,212 +228,181 @@ class Run:
         self.now.m = m
         guards = np.array([g.guard() for g in self.guards]).reshape(len(self.guards), self.nz)
         record = np.array([r(self) for r in self.recorders]).reshape(len(self.recorders), self.nz)
-        evaluation = Evaluation(self.forms, topology, m, guards, record, self.one, self.min_terms)
+        inputs = [self.forms[net] for b in self.samplers for net in b.inputs]
+        inputs = np.array(inputs).reshape(len(inputs), self.nz)
+        extra = [row for b in self.averages for row in b.kernel_rows(self)]
+        evaluation = Evaluation(self.forms, topology, m, guards, record, inputs, self.one, codes)
+        evaluation.extra = np.array(extra).reshape(len(extra), self.nz)
         self.now = evaluation
-        if not self.held_nonlinear:
-            # A held product depends on z, so its evaluation is only valid now.
-            self.cache[key] = evaluation
+        return evaluation
 
-    # --- modes -----------------------------------------------------------------------
-    def decide(self, locked: set[int]) -> bool:
-        """Flip the first mode whose guard is negative (or zero and falling); True if one flipped.
+    # --- kernel callbacks (each records an exception and returns 1 instead of raising) ---
+    def _sync_in(self) -> None:
+        self.t = float(self._io[0])
+        gstate = self._gstate
+        for k, guard in enumerate(self.guards):
+            guard.state = bool(gstate[k])
+        for block, offset in self._zcds:
+            block.pulse = float(self._rt[offset])
 
-        One at a time: a flip changes the other guards and the system matrix (a gate
-        turning off is what makes a diode conduct, and changes every slope), so they
-        are re-evaluated before the next decision.
-        """
-        now = self.now
-        if not self.guards:
-            return False
-        z = self.z
-        values = now.guards @ z
-        tolerance = REL_TOL * (now.guard_abs @ np.abs(z))
-        slopes = now.guard_rates @ z
-        for k in np.flatnonzero((values < -tolerance) | ((values <= tolerance) & (slopes < 0.0))):
-            if k in locked and values[k] > -(LOCKED_TOL / REL_TOL) * tolerance[k]:
-                continue
-            guard = self.guards[k]
-            guard.state = not guard.state
-            return True
-        return False
+    def _cb_evaluate(self, out) -> int:
+        try:
+            o = out.contents
+            key = ctypes.string_at(o.key, 4 * o.nkey)
+            evaluation = self.shared.get(key) if self.shared is not None else None
+            cacheable = True
+            if evaluation is None:
+                self._sync_in()
+                evaluation = self.evaluate()
+                evaluation.arrays = [
+                    np.ascontiguousarray(a, dtype=float)
+                    for a in (evaluation.m, evaluation.guards, evaluation.record, evaluation.inputs, evaluation.extra)
+                ]
+                evaluation.kernel_key = key
+                cacheable = not self.held_nonlinear
+                if cacheable and self.shared is not None:
+                    self.shared[key] = evaluation
+            arrays = evaluation.arrays
+            self.codes_seen.add(evaluation.codes)
+            slot = self.n_slots
+            self.n_slots += 1
+            self.evaluations[slot] = evaluation
+            if not cacheable:
+                # The kernel holds the last two; older ones are never asked for again.
+                self._volatile.append(slot)
+                if len(self._volatile) > _VOLATILE_KEPT:
+                    del self.evaluations[self._volatile.pop(0)]
+            o.m, o.guards, o.record, o.inputs, o.extra = (a.ctypes.data_as(K._f64p) for a in arrays)
+            o.rate = float(evaluation.rate)
+            o.cacheable = int(cacheable)
+            o.pyslot = slot
+            self._io[1] = 0.0
+            return 0
+        except BaseException as exc:  # noqa: BLE001 -- re-raised after the kernel returns
+            self.error = exc
+            return 1
 
-    def settle(self, locked: set[int] = frozenset()) -> None:
-        """Re-evaluate until no mode wants to change."""
-        for _ in range(4 * len(self.guards) + 8):
-            self.evaluate()
-            if not self.decide(locked):
-                return
-        names = ", ".join(g.name for g in self.guards)
-        raise SimbaflowError(
-            f"design '{self.model.design_name}': the modes of {names} do not settle at t = {self.t:.12g} s "
-            "(the circuit chatters); check the control logic"
-        )
+    def _cb_expm(self, slot, dt, out) -> int:
+        try:
+            matrix = _expm(self.evaluations[slot].m * dt)
+            ctypes.memmove(out, np.ascontiguousarray(matrix).ctypes.data, matrix.nbytes)
+            self._io[1] = 0.0
+            return 0
+        except BaseException as exc:  # noqa: BLE001
+            self.error = exc
+            return 1
 
-    def instant(self, locked: set[int] = frozenset()) -> None:
-        """Everything that happens at the current instant: modes, pulses, samples, C calls."""
-        for block in self.snapped:
-            block.snap(self)
-        self.settle(locked)
-        pulses = False
-        for zcd in self.zcds:
-            if zcd.initialised and zcd.mode.state != zcd.last_state:
-                zcd.pulse = 1.0 if zcd.mode.state else -1.0
-                pulses = True
-        if pulses:
-            self.evaluate()
-        changed = again = False
-        for block in self.samplers:
-            if changed:
-                self.evaluate()
-            changed = block.sample(self)
-            again = again or changed
-        if pulses:
-            for zcd in self.zcds:
-                zcd.pulse = 0.0
-            self.evaluate()
-            for block in self.ccodes:
-                again = block.sample(self) or again
-        if again or pulses:
-            self.settle()
-        for zcd in self.zcds:
-            zcd.last_state = zcd.mode.state
-            zcd.initialised = True
+    def _cb_expm_matrix(self, m, dt, out) -> int:
+        try:
+            matrix = _expm(np.ctypeslib.as_array(m, (self.nz, self.nz)) * dt)
+            ctypes.memmove(out, np.ascontiguousarray(matrix).ctypes.data, matrix.nbytes)
+            self._io[1] = 0.0
+            return 0
+        except BaseException as exc:  # noqa: BLE001
+            self.error = exc
+            return 1
 
-    def next_breakpoint(self, end_time_s: float, max_step_s: float) -> float:
-        t_next = min(end_time_s, self.t + max_step_s)
-        structural = math.inf
-        for block in self.timed:
-            t_block = block.breakpoint(self.t)
-            t_next = min(t_next, t_block)
-            if not block.grid_only:
-                structural = min(structural, t_block)
-        self.next_structural = structural
-        return t_next
+    def _cb_poll(self) -> int:
+        # Gives Python's own signal handlers (a run's time limit) a chance to run; what
+        # they raise on entry reaches _unraisable.
+        self._io[1] = 0.0
+        return 0
 
 
-class Interval:
-    """``z(t0 + tau H)`` for ``tau`` in [0, 1] under the evaluation's fixed ``M``.
+def _kernel_model(run: Run, end_time_s: float, max_step_s: float, output_step_s: float | None):
+    """The kernel's view of ``run``: flat arrays and callbacks (kept alive on ``run``)."""
+    model = run.model
+    kinds, dpar, ipar, rt = [], [], [], []
+    dpar_off, ipar_off, rt_off, n_in, in0, n_out = [], [], [], [], [], []
+    cc_calc, cc_next = [], []
+    run._zcds = []
+    inputs_seen = 0
+    samplers = set(map(id, run.samplers))
+    for block in model.blocks:
+        kind, d, i, r = block.kernel(run)
+        kinds.append(kind)
+        dpar_off.append(len(dpar)); ipar_off.append(len(ipar)); rt_off.append(len(rt))
+        if kind == K.K_ZCD:
+            run._zcds.append((block, len(rt)))
+        dpar += [float(x) for x in d]
+        ipar += [int(x) for x in i]
+        rt += [float(x) for x in r]
+        n_in.append(len(block.inputs)); n_out.append(len(block.outputs))
+        in0.append(inputs_seen)
+        if id(block) in samplers:
+            inputs_seen += len(block.inputs)
+        instance = getattr(block, "instance", None) if kind == K.K_CCODE else None
+        cc_calc.append(instance.calculate_address if instance else None)
+        cc_next.append(instance.next_event_address if instance else None)
+    pairs = [
+        (run.guards.index(gate), run.guards.index(diode))
+        for gate, diode in run.switch_state if gate is not None and diode is not None
+    ]
 
-    Non-stiff intervals use the Taylor polynomial of ``exp(M t) z0``. Stiff ones
-    (a blocking switch against an inductor: eigenvalues ~1e10/s) step with exact
-    propagators ``exp(M 2^p)`` cached per evaluation; a crossing is then located by
-    binary descent over those powers of two, down to round-off.
-    """
+    def i32(values):
+        return np.ascontiguousarray(values, dtype=np.int32).reshape(-1) if len(values) else np.zeros(1, np.int32)
 
-    def __init__(self, evaluation: Evaluation, z0: np.ndarray, h: float):
-        self.evaluation, self.m, self.z0, self.h = evaluation, evaluation.m, z0, h
-        rho = evaluation.rate * h
-        self.terms = None
-        self.samples = None
-        if rho <= 4.0:
-            # Enough terms for rho^K / K! to fall below round-off.
-            n_terms, bound = 1, rho
-            while (bound > 1e-18 or n_terms < evaluation.min_terms) and n_terms < MAX_TERMS:
-                n_terms += 1
-                bound *= rho / n_terms
-            scale = h ** np.arange(n_terms + 1)
-            self.terms = (evaluation.taylor(n_terms) @ z0) * scale[:, None]  # (K+1, nz)
-
-    def _walk(self, z: np.ndarray, duration: float) -> np.ndarray:
-        # exp(M duration) z as a product of cached powers of two.
-        while duration > 1e-16 * self.h:
-            exponent = math.frexp(duration)[1] - 1  # 2^exponent <= duration
-            z = self.evaluation.propagator(exponent) @ z
-            duration -= math.ldexp(1.0, exponent)
-        return z
-
-    def at(self, tau: float) -> np.ndarray:
-        if self.terms is not None:
-            return (tau ** np.arange(len(self.terms))) @ self.terms
-        if self.samples is None:
-            return self._walk(self.z0, tau * self.h)
-        j = min(int(tau * GUARD_SAMPLES), GUARD_SAMPLES)
-        return self._walk(self.samples[:, j], (tau - _TAUS[j]) * self.h)
-
-    def many(self, taus: np.ndarray) -> np.ndarray:
-        """States at ``taus`` as columns (nz, len(taus))."""
-        if self.terms is None:
-            if taus is _TAUS:
-                from scipy.linalg import expm
-
-                step = expm(self.m * (self.h / GUARD_SAMPLES))
-                columns = [self.z0]
-                for _ in range(GUARD_SAMPLES):
-                    columns.append(step @ columns[-1])
-                self.samples = np.column_stack(columns)
-                return self.samples
-            return np.column_stack([self.at(t) for t in taus])
-        powers = _TAU_POWERS if taus is _TAUS else taus[None, :] ** np.arange(MAX_TERMS + 1)[:, None]
-        return self.terms.T @ powers[: len(self.terms)]
-
-    def guard_root(self, form: np.ndarray, lo: float, hi: float) -> float:
-        """The ``tau`` in [lo, hi] where ``form @ z`` changes sign."""
-        if self.terms is None:
-            return self._descend(form, lo, hi)
-        coefficients = (self.terms @ form).tolist()[::-1]
-
-        def f(tau: float) -> float:
-            value = 0.0
-            for c in coefficients:
-                value = value * tau + c
-            return value
-
-        f_lo, f_hi = f(lo), f(hi)
-        if f_lo <= 0.0:
-            # Not violated at lo (within tolerance) but not positive: it crosses at lo.
-            return lo
-        if f_hi >= 0.0:
-            return hi
-        return _bracketed_root(f, lo, hi, f_lo, f_hi)
-
-    def _descend(self, form: np.ndarray, lo: float, hi: float) -> float:
-        # Largest t in [lo, hi] H with the guard still positive, by powers of two.
-        z = self.at(lo)
-        if form @ z <= 0.0:
-            return lo
-        elapsed, width = 0.0, (hi - lo) * self.h
-        exponent = math.frexp(width)[1] - 1
-        finest = exponent - 60
-        while exponent >= finest:
-            step = math.ldexp(1.0, exponent)
-            if elapsed + step <= width:
-                candidate = self.evaluation.propagator(exponent) @ z
-                if form @ candidate > 0.0:
-                    z, elapsed = candidate, elapsed + step
-            exponent -= 1
-        return min(hi, lo + (elapsed + math.ldexp(1.0, finest)) / self.h)
+    arrays = {
+        "pair_gate": i32([p[0] for p in pairs]), "pair_diode": i32([p[1] for p in pairs]),
+        "kind": i32(kinds), "state0": i32([b.state0 for b in model.blocks]), "n_in": i32(n_in), "in0": i32(in0),
+        "n_out": i32(n_out), "dpar_off": i32(dpar_off), "rt_off": i32(rt_off), "ipar_off": i32(ipar_off),
+        "ipar": i32(ipar),
+    }
+    run._dpar = np.array(dpar + [0.0])
+    run._rt = np.array(rt + [0.0])
+    run._io = np.zeros(4)
+    run._gstate = np.array([g.state for g in run.guards] + [0], dtype=np.int8)
+    run._volatile = []
+    n_blocks = max(len(model.blocks), 1)
+    run._cc_calc = (ctypes.c_void_p * n_blocks)(*cc_calc)
+    run._cc_next = (ctypes.c_void_p * n_blocks)(*cc_next)
+    run._callbacks = [
+        K.EVALUATE(run._cb_evaluate), K.EXPM(run._cb_expm), K.EXPM_MATRIX(run._cb_expm_matrix), K.POLL(run._cb_poll),
+    ]
+    run._arrays = arrays
+    s = K.ModelStruct()
+    s.nz, s.ng, s.nr = run.nz, len(run.guards), len(run.recorders)
+    s.ni, s.one, s.min_terms = inputs_seen, run.one, run.min_terms
+    s.npairs = len(pairs)
+    for name, array in arrays.items():
+        setattr(s, name, array.ctypes.data_as(K._i32p))
+    s.nblocks = len(model.blocks)
+    s.dpar, s.rt, s.io = (a.ctypes.data_as(K._f64p) for a in (run._dpar, run._rt, run._io))
+    s.z = run.z.ctypes.data_as(K._f64p)
+    s.gstate = run._gstate.ctypes.data_as(K._i8p)
+    s.cc_calc = ctypes.cast(run._cc_calc, ctypes.POINTER(ctypes.c_void_p))
+    s.cc_next = ctypes.cast(run._cc_next, ctypes.POINTER(ctypes.c_void_p))
+    s.end_time, s.max_step = end_time_s, max_step_s
+    s.output_step = output_step_s if output_step_s else 0.0
+    s.n_extra = 3 * len(run.averages)
+    s.evaluate, s.expm, s.expm_matrix, s.poll = run._callbacks
+    return s
 
 
-def _bracketed_root(f, lo: float, hi: float, f_lo: float, f_hi: float) -> float:
-    """Root of ``f`` in [lo, hi] with ``f(lo) > 0 > f(hi)``: Illinois regula falsi.
+_previous_unraisable_hook = None
 
-    Converges superlinearly on the smooth guard polynomials; the bracket always
-    shrinks, and the iteration stops at adjacent doubles.
-    """
-    side = 0
-    for _ in range(200):
-        mid = hi - f_hi * (hi - lo) / (f_hi - f_lo)
-        if not lo < mid < hi:
-            mid = 0.5 * (lo + hi)
-            if not lo < mid < hi:
-                break
-        f_mid = f(mid)
-        if f_mid == 0.0:
-            return mid
-        if f_mid > 0.0:
-            lo, f_lo = mid, f_mid
-            if side == 1:
-                f_hi *= 0.5
-            side = 1
-        else:
-            hi, f_hi = mid, f_mid
-            if side == -1:
-                f_lo *= 0.5
-            side = -1
-        if hi - lo <= 4e-16 * max(1.0, abs(hi)):
-            break
-    # The first instant at which the guard is no longer positive.
-    return hi
+
+def _unraisable(unraisable) -> None:
+    """Keep what a kernel callback raised before its own ``try`` (a signal handler's exception)."""
+    run = getattr(unraisable.object, "__self__", None)
+    if isinstance(run, Run):
+        if run.error is None:
+            run.error = unraisable.exc_value
+        return
+    _previous_unraisable_hook(unraisable)
+
+
+def _catch_callback_exceptions() -> None:
+    global _previous_unraisable_hook
+    import sys
+
+    if sys.unraisablehook is not _unraisable:
+        _previous_unraisable_hook = sys.unraisablehook
+        sys.unraisablehook = _unraisable
+
+
+_SIGNALS = {int(_signal.SIGSEGV): "SIGSEGV", int(_signal.SIGBUS): "SIGBUS", int(_signal.SIGFPE): "SIGFPE",
+            int(_signal.SIGILL): "SIGILL"}
 
 
 def simulate(
@@ -473,6 +411,7 @@ def simulate(
     recorders: list,
     output_step_s: float | None = None,
     max_step_s: float | None = None,
+    evaluations: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Run the model from 0 to ``end_time_s``.
 
@@ -490,6 +429,9 @@ def simulate(
         Longest interval without an event (default ``end_time_s / 500``); bounds
         how long a held product, or a C Code block fed by a smooth signal, waits
         for its next evaluation.
+    evaluations : dict, optional
+        Evaluations kept from earlier runs of the model with the same parameter
+        values and recorders (filled in by this run).
 
     Returns
     -------
@@ -498,92 +440,64 @@ def simulate(
         One row per recorder.
     stats : dict
         Event counts.
+
+    Raises
+    ------
+    SimbaflowError
+        When the run fails: chattering modes, a fault in a C Code block or the
+        kernel (named, with the instant), time not advancing.
     """
     if not end_time_s > 0:
         raise SpecError(f"design '{model.design_name}': EndTime must be positive, got {end_time_s}")
     max_step_s = max_step_s or end_time_s / 500.0
-    run = Run(model, recorders)
-    times: list[float] = []
-    rows: list[np.ndarray] = []
-
-    run.instant()
-    record = run.now.record
-    times.append(0.0)
-    rows.append(record @ run.z)
-    grid_next = output_step_s or 0.0
-    # Grid points within this of an event instant take the value after the event.
-    same_time = 1e-12 * end_time_s
-    n_events = n_guard_events = 0
-    same_instant = 0
-    while run.t < end_time_s:
-        t_end = run.next_breakpoint(end_time_s, max_step_s)
-        h = t_end - run.t
-        if h <= 0.0:
-            raise SimbaflowError(f"design '{model.design_name}': time does not advance at t = {run.t:.12g} s")
-        interval = Interval(run.now, run.z.copy(), h)
-        guards = run.now.guards
-        taus = _TAUS
-        states = interval.many(taus)
-        values = guards @ states
-        scales = (run.now.guard_abs @ np.abs(states)).max(axis=1)
-        violated = values < -REL_TOL * scales[:, None]
-        violated[:, 0] = False
-        hit = np.nonzero(violated.any(axis=0))[0]
-        locked: set[int] = set()
-        if hit.size:
-            j = hit[0]
-            roots = {
-                k: interval.guard_root(guards[k], taus[j - 1], taus[j]) for k in np.nonzero(violated[:, j])[0]
-            }
-            tau = min(roots.values())
-            locked = {k for k, r in roots.items() if r <= tau + 1e-12}
-            t_new = run.t + tau * h if tau < 1.0 else t_end
-            z_new = interval.at(tau)
-            n_guard_events += 1
-        else:
-            tau, t_new, z_new = 1.0, t_end, states[:, -1]
-        if output_step_s is not None:
-            while grid_next < t_new - same_time:
-                times.append(grid_next)
-                rows.append(record @ interval.at((grid_next - run.t) / h))
-                grid_next = round(grid_next / output_step_s + 1) * output_step_s
-        same_instant = same_instant + 1 if t_new == run.t else 0
-        if same_instant > MAX_EVENTS_PER_INSTANT:
-            raise SimbaflowError(
-                f"design '{model.design_name}': more than {MAX_EVENTS_PER_INSTANT} events at t = {run.t:.12g} s "
-                "(the control chatters)"
-            )
-        if run.historians:
-            # A located guard crossing or a block's own instant can change the dynamics;
-            # an instant that only refines the grid (max step, Average windows) cannot.
-            structural = bool(hit.size) or B._same_instant(t_new, run.next_structural)
-            for block in run.historians:
-                block.integrated(run, interval, tau, z_new, structural)
-        run.z = np.array(z_new, dtype=float)
-        run.t = t_new
-        pre = record @ run.z
-        for k in locked:
-            run.guards[k].state = not run.guards[k].state
-        run.instant(locked)
-        n_events += 1
-        record = run.now.record
-        if output_step_s is None:
-            post = record @ run.z
-            times.append(run.t)
-            rows.append(pre)
-            if np.any(np.abs(pre - post) > 1e-12 * np.abs(post)):
-                times.append(run.t)
-                rows.append(post)
-        elif abs(grid_next - run.t) <= same_time and grid_next <= end_time_s + same_time:
-            times.append(grid_next)
-            rows.append(record @ run.z)
-            grid_next = round(grid_next / output_step_s + 1) * output_step_s
-    for block in model.blocks:
-        if isinstance(block, B.CCode):
+    lib = K.library()
+    lib.sf_install_handlers()
+    _catch_callback_exceptions()
+    codes = [b for b in model.blocks if isinstance(b, B.CCode)]
+    run = Run(model, recorders, evaluations)
+    s = _kernel_model(run, end_time_s, max_step_s, output_step_s)
+    result = K.ResultStruct()
+    try:
+        rc = lib.sf_run(ctypes.byref(s), ctypes.byref(result))
+        n, nr = result.n, len(recorders)
+        times, values = np.empty(n), np.empty((nr, n))
+        lib.sf_take(ctypes.byref(result), nr, times.ctypes.data_as(K._f64p), values.ctypes.data_as(K._f64p))
+    finally:
+        lib.sf_free_result(ctypes.byref(result))
+    if rc == K.SF_OK:
+        for block in codes:
             block.instance.terminate()
-    values = np.array(rows).T if rows else np.zeros((len(recorders), 0))
-    stats = {"events": n_events, "guard_events": n_guard_events, "topologies": len(run.topologies)}
-    return np.array(times), values.reshape(len(recorders), -1), stats
+    _raise_failure(run, rc, result, model)
+    stats = {"events": int(result.events), "guard_events": int(result.guard_events), "topologies": len(run.codes_seen)}
+    return times, values.reshape(nr, -1), stats
+
+
+def _raise_failure(run: Run, rc: int, result, model: Model) -> None:
+    name = model.design_name
+    if rc == K.SF_OK:
+        return
+    if rc == K.SF_PYTHON:
+        error = run.error or SimbaflowError(f"design '{name}': the kernel's callback failed")
+        raise error
+    at = f"t = {result.fail_t:.12g} s"
+    if rc == K.SF_CHATTER:
+        names = ", ".join(g.name for g in run.guards)
+        raise SimbaflowError(
+            f"design '{name}': the modes of {names} do not settle at {at} (the circuit chatters); check the control logic"
+        )
+    if rc == K.SF_INSTANT:
+        raise SimbaflowError(f"design '{name}': more than 200 events at {at} (the control chatters)")
+    if rc == K.SF_STUCK:
+        raise SimbaflowError(f"design '{name}': time does not advance at {at}")
+    if rc == K.SF_SIGNAL:
+        signal_name = _SIGNALS.get(result.fail_signal, f"signal {result.fail_signal}")
+        if result.fail_block >= 0:
+            block = model.blocks[result.fail_block]
+            raise SimbaflowError(f"C Code block '{block.name}' crashed ({signal_name}) at {at}; the run is abandoned")
+        raise SimbaflowError(f"design '{name}': the embedded engine's kernel crashed ({signal_name}) at {at}")
+    if rc == K.SF_MEMORY:
+        raise SimbaflowError(f"design '{name}': out of memory at {at}")
+    raise SimbaflowError(f"design '{name}': the kernel failed with code {rc}")
 
 
 def recorder(model: Model, signal: str):
