@@ -104,18 +104,24 @@ def parse_value(
     if isinstance(text, bool):
         raise _error(device, parameter, text, "a number, not a boolean")
     if isinstance(text, (int, float)):
-        return float(text)
-    if not isinstance(text, str) or not text.strip():
+        value = float(text)
+    elif not isinstance(text, str) or not text.strip():
         raise _error(device, parameter, text, "a number or an expression such as '6m' or '1 / 600'")
-    source = _expand_suffixes(text.strip())
-    try:
-        tree = ast.parse(source, mode="eval")
-        return float(_evaluate(tree.body, dict(variables or {})))
-    except (SyntaxError, ValueError, TypeError, ZeroDivisionError, OverflowError, KeyError) as exc:
-        reason = f"unknown name '{exc.args[0]}'" if isinstance(exc, KeyError) else None
-        raise _error(
-            device, parameter, text, "a number or an expression such as '6m' or '1 / 600'", reason
-        ) from None
+    else:
+        source = _expand_suffixes(text.strip())
+        try:
+            tree = ast.parse(source, mode="eval")
+            value = float(_evaluate(tree.body, dict(variables or {})))
+        except (SyntaxError, ValueError, TypeError, ZeroDivisionError, OverflowError, KeyError) as exc:
+            reason = f"unknown name '{exc.args[0]}'" if isinstance(exc, KeyError) else None
+            raise _error(
+                device, parameter, text, "a number or an expression such as '6m' or '1 / 600'", reason
+            ) from None
+    # SIMBA writes an absent limit as "inf"; any other non-finite value (1e999, 0 * inf) is a mistake.
+    said_inf = isinstance(text, str) and re.search(r"\binf\b", text, re.IGNORECASE) is not None
+    if math.isnan(value) or (math.isinf(value) and not said_inf):
+        raise _error(device, parameter, text, "a finite number (or inf for no limit)", f"it evaluates to {value}")
+    return value
 
 
 def parse_optional(

@@ -103,6 +103,12 @@ class CompiledDesign:
         while len(self._evaluations) > _EVALUATION_SETS:
             self._evaluations.popitem(last=False)
         time_s, rows, stats = simulate(self.model, end, recorders, output_step_s, max_step_s, evaluations)
+        for name, row in zip(names, rows):
+            # An open pin or a singular circuit shows as NaN or inf: a failed run, never a result.
+            bad = np.flatnonzero(~np.isfinite(row))
+            if bad.size:
+                raise SimbaflowError(f"design '{self.model.design_name}': signal '{name}' is not finite from "
+                                     f"t = {time_s[bad[0]]:.6g} s (an unconnected pin, or a parameter out of range?)")
         return time_s, dict(zip(names, rows)), stats
 
 

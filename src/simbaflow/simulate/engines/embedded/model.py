@@ -162,6 +162,7 @@ def compile_model(design: dict) -> Model:
             continue
         blocks.append(_make_block(netlist, index, device, library, name, params))
 
+    _check_connected(netlist, design["Name"], ground_nets)
     # Every Ground symbol is the same reference node.
     ground = min(ground_nets) if ground_nets else None
     for element in elements:
@@ -191,6 +192,24 @@ def compile_model(design: dict) -> Model:
     )
     configure(model, {})
     return model
+
+
+def _check_connected(netlist, design_name: str, ground_nets: set[int]) -> None:
+    """Refuse an electrical pin that touches no other electrical pin (a wire removed or never drawn).
+
+    Such a terminal would leave its element floating: the run would go on with a
+    current of 0 instead of failing.
+    """
+    terminals: dict[int, list[tuple[int, str]]] = {}
+    for (index, pin), net in netlist.pins.items():
+        library = netlist.devices[index]["LibraryName"]
+        if library in ELECTRICAL and pin in ELECTRICAL[library]:
+            terminals.setdefault(net, []).append((index, pin))
+    for net, pins in terminals.items():
+        if len(pins) == 1 and net not in ground_nets:
+            index, pin = pins[0]
+            raise SpecError(f"design '{design_name}': pin {pin} of '{netlist.devices[index].get('Name', '')}' "
+                            "is connected to no other electrical pin (a missing wire?)")
 
 
 def _make_block(netlist, index, device, library, name, params) -> B.Block:
