@@ -205,7 +205,7 @@ def test_refuses_a_selection_without_table_hashes(project):
     data = read_json(sel)
     del data["tables_sha256"]
     write_json(sel, data)
-    with pytest.raises(PromotionRefused, match=r"tables_sha256.candidates.csv: None; expected the SHA-256"):
+    with pytest.raises(PromotionRefused, match=r"tables_sha256.candidates.csv: null; expected the SHA-256 .* remove .*selection.json and re-run"):
         promote(sel, fw)
 
 

@@ -24,7 +24,7 @@ import pytest
 
 from cli_helpers import run_cli
 from promote_helpers import (
-    ATTACK_ID, DC_SPEC, FIRMWARE, SEED_ID, build_study, copy_firmware, read_json, run_promote, write_json,
+    DC_SPEC, FIRMWARE, SEED_ID, build_study, copy_firmware, read_json, run_promote, write_json,
 )
 from simbaflow.core.errors import SpecError
 from simbaflow.core.spec import validate_spec

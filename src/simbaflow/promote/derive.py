@@ -49,9 +49,13 @@ PROVENANCE_FORMS = {
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def _refused(message: str) -> SimbaflowError:
-    from simbaflow.promote.pipeline import PromotionRefused
+class PromotionRefused(SimbaflowError):
+    """The selection cannot be promoted as it stands."""
 
+    exit_code = 6
+
+
+def _refused(message: str) -> SimbaflowError:
     return PromotionRefused(message)
 
 
@@ -98,8 +102,8 @@ def table_bytes(path: Path, selection: dict, name: str, source: str) -> bytes:
     hashes = selection.get("tables_sha256")
     recorded = hashes.get(name) if isinstance(hashes, dict) else None
     if not isinstance(recorded, str) or not _SHA256.fullmatch(recorded):
-        raise _refused(f"{source}: tables_sha256.{name}: {recorded!r}; expected the SHA-256 the select step "
-                       "records (re-run `simbaflow sweep`)")
+        raise _refused(f"{source}: tables_sha256.{name}: {_short(recorded)}; expected the SHA-256 the select step "
+                       f"records (for a selection made before it did: remove {source} and re-run `simbaflow sweep`)")
     try:
         data = path.read_bytes()
     except OSError as exc:

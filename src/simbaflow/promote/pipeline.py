@@ -45,6 +45,7 @@ from simbaflow.promote.pi_header import (
 )
 from simbaflow.promote.pi_check import run_check
 from simbaflow.promote import staging
+from simbaflow.promote.derive import PromotionRefused, derive_selection
 from simbaflow.promote.toolchain import FirmwareCheckError
 from simbaflow.core.fixedpoint import FixedPointOverflow, QFormat, to_fixed
 
@@ -63,12 +64,6 @@ DC_CHECK_PARTS = ("lib", "sil", "host_check", "include")
 
 #: Relative tolerance when re-deriving a0, a1 from kp, ki, ts_s (JSON round trip of doubles).
 COEFFICIENT_RTOL = 1e-9
-
-
-class PromotionRefused(SimbaflowError):
-    """The selection cannot be promoted as it stands."""
-
-    exit_code = 6
 
 
 @dataclass
@@ -204,8 +199,6 @@ def promote(selection_path: str | Path, firmware_dir: str | Path = "firmware", t
     FirmwareCheckError
         When the check fails; the previous header (or none) is left as it was.
     """
-    from simbaflow.promote.derive import derive_selection
-
     source = str(selection_path)
     if target not in TARGETS:
         raise PromotionRefused(f"--target {target}: unknown target; expected one of {', '.join(TARGETS)}")
@@ -367,7 +360,10 @@ def promote_statespace(spec_path: str | Path, firmware_dir: str | Path = "firmwa
     target_dir = firmware_dir / FPGA_DIR
     kept = "the previous FPGA files were left as they were"
     if changed:
-        staging.check_writable(target_dir if target_dir.exists() else firmware_dir)
+        # The staged directory is renamed in: fpga/ and the firmware directory holding it must take it.
+        staging.check_writable(firmware_dir)
+        if target_dir.exists():
+            staging.check_writable(target_dir)
     with staging.interrupts_as_errors():
         try:
             # The staged fpga/ is a copy of the real one with the new files: it replaces it as one set.

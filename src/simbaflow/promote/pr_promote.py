@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -33,6 +32,7 @@ from simbaflow.design import realisations
 from simbaflow.promote.pr_header import read_ac_gains_header, render_ac_gains_header
 from simbaflow.promote.pr_check import AC_HEADER_PATH, ROLES, run_ac_check
 from simbaflow.promote.pi_header import diff_fields
+from simbaflow.promote.derive import derive_selection
 from simbaflow.promote.pipeline import (
     PromotionRefused, PromotionResult, load_selection_object, project_dir_of, read_previous, stage_then_check,
 )
@@ -144,8 +144,6 @@ def promote_ac(selection_path: str | Path, firmware_dir: str | Path = "firmware"
     FirmwareCheckError
         When the check fails; the previous header (or none) is left as it was.
     """
-    from simbaflow.promote.derive import derive_selection
-
     source = str(selection_path)
     if target not in AC_TARGETS:
         raise PromotionRefused(f"--target {target}: unknown target; expected one of {', '.join(AC_TARGETS)}")

@@ -124,9 +124,11 @@ def staging_tree(firmware_dir: Path, parts: tuple[str, ...]) -> Iterator[Path]:
                                       f"({exc.strerror or exc})") from None
         yield stage
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            root.rmdir()  # only when no other promotion is staging there
+        # Deferred: a second Ctrl-C must not leave half a copy behind.
+        with signals_deferred():
+            shutil.rmtree(stage, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                root.rmdir()  # only when no other promotion is staging there
 
 
 def check_writable(directory: Path) -> None:
