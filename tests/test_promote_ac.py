@@ -8,6 +8,7 @@ firmware/lib/rs485_frame and firmware/host_check/ac_role_check.c).
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import re
@@ -97,6 +98,7 @@ def make_ac_project(root: Path, candidate_id: str = SELECTED) -> tuple[Path, Pat
     spec_text = TUSTIN_SPEC if candidate_id == TUSTIN else AC_SPEC
     if spec_text not in _STUDIES:
         built = Path(tempfile.mkdtemp(prefix="ac-study-"))
+        atexit.register(shutil.rmtree, built, True)
         build_study(built, spec_text, spec_rel="design/ac_client_server.yaml", created_utc="2026-11-22T10:00:00Z")
         _STUDIES[spec_text] = built
     shutil.copytree(_STUDIES[spec_text], root, dirs_exist_ok=True)
