@@ -1,32 +1,33 @@
 """`simbaflow promote` of an AC client/server selection, and the AC part of the firmware check.
 
-Selections are built as the sweep writes them: candidates from the spec with
-``evaluate_ac_study``, chosen with ``selection.select``. The check is the
+Selections are the sweep's own: the study is built by the workflow's steps
+(tests/promote_helpers.py), and tests edit copies of it. The check is the
 real one (gcc and arm-none-eabi-gcc on firmware/lib/pr_controller,
 firmware/lib/rs485_frame and firmware/host_check/ac_role_check.c).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from promote_helpers import build_study
 from simbaflow.promote import pr_check as ac_firmware_check, pr_model
-from simbaflow.design.coupled_inverters import evaluate_ac_study
 from simbaflow.promote.pr_header import read_ac_gains_header
 from simbaflow.cli import main
 from simbaflow.promote.check import run_all_checks
 from simbaflow.promote.toolchain import DOUBLE_HELPER, FirmwareCheckError, object_facts
 from simbaflow.kinds import promote
 from simbaflow.promote.pipeline import PromotionRefused
-from simbaflow.select.ranking import provenance, select
 from simbaflow.core.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,37 +71,40 @@ TUSTIN = "v0p04-500-0_i0p3-250-0_k1_tustin"
 TS_S, W0 = 1.0e-4, 2 * math.pi * 50.0
 
 
+#: The same study with only the discretisation the firmware does not run (and no firmware_pr constraint).
+TUSTIN_SPEC = AC_SPEC.replace("discretisation: [control_library_pr, tustin_prewarp]",
+                              "discretisation: [tustin_prewarp]").replace("    firmware_pr: true\n", "")
+
+_STUDIES: dict[str, Path] = {}
+
+
 def _json_row(row: dict) -> dict:
-    # As the sweep's JSON: NaN metrics become null.
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+    from simbaflow.core.tables import jsonable
+
+    return jsonable(row)
 
 
 def make_ac_project(root: Path, candidate_id: str = SELECTED) -> tuple[Path, Path, dict]:
-    """Spec, selection.json (shape of the sweep's) and a copy of the firmware tree under ``root``.
+    """A copy of the AC study, swept by the workflow's steps, and of the firmware tree, under ``root``.
+
+    ``candidate_id`` TUSTIN gives the study whose selection is the tustin_prewarp candidate.
 
     Returns
     -------
-    selection_path, firmware_dir, rows (candidate_id -> evaluated row)
+    selection_path, firmware_dir, rows (candidate_id -> candidates.csv row as JSON)
     """
-    spec_path = root / "design" / "ac_client_server.yaml"
-    spec_path.parent.mkdir(parents=True)
-    spec_path.write_text(AC_SPEC)
-    spec = load_spec(spec_path)
-    rows = evaluate_ac_study(spec)
-    choice = select(rows, spec["selection"], str(spec_path))
-    by_id = {r["candidate_id"]: r for r in rows}
-    assert choice["candidate"]["candidate_id"] == SELECTED
-    prov = {**provenance(spec), "created_utc": "2026-11-22T10:00:00Z"}
-    selection = {
-        "study": "ac_client_server", "spec_path": "design/ac_client_server.yaml", "spec_sha256": spec["_sha256"],
-        "candidate_id": candidate_id, "candidate": _json_row(by_id[candidate_id]),
-        "constraints": spec["selection"]["constraints"], "objective": spec["selection"]["objective"],
-        "constraints_met": choice["constraints_met"], "reason": choice["reason"],
-        "runners_up": [_json_row(r) for r in choice["runners_up"]], "rejected": choice["rejected"],
-        "ranking": choice["ranking"], "engine": "analytic", "run_files": {}, "provenance": prov,
-        "fixed_point": None, "realisation": by_id[candidate_id]["discretisation"],
-    }
-    sel_path = write_selection(root / "results" / "ac_client_server" / "selection.json", selection)
+    from simbaflow.core.tables import read_candidates
+
+    spec_text = TUSTIN_SPEC if candidate_id == TUSTIN else AC_SPEC
+    if spec_text not in _STUDIES:
+        built = Path(tempfile.mkdtemp(prefix="ac-study-"))
+        atexit.register(shutil.rmtree, built, True)
+        build_study(built, spec_text, spec_rel="design/ac_client_server.yaml", created_utc="2026-11-22T10:00:00Z")
+        _STUDIES[spec_text] = built
+    shutil.copytree(_STUDIES[spec_text], root, dirs_exist_ok=True)
+    sel_path = root / "results" / "ac_client_server" / "selection.json"
+    assert json.loads(sel_path.read_text())["candidate_id"] == candidate_id
+    by_id = {r["candidate_id"]: _json_row(r) for r in read_candidates(sel_path.parent / "candidates.csv")}
     firmware = root / "firmware"
     for sub in ("lib", "host_check"):
         shutil.copytree(FIRMWARE / sub, firmware / sub)
@@ -156,40 +160,53 @@ def test_promote_writes_both_roles_checks_and_is_idempotent(tmp_path):
 
 def test_dry_run_diff_shows_old_to_new_gains(tmp_path):
     sel, fw, rows = make_ac_project(tmp_path)
-    promote_text = _header_for(sel)
-    (fw / "include" / "ac_gains.h").write_text(promote_text)
-    data = json.loads(sel.read_text())
-    data.update(candidate_id=RUNNER_UP, candidate=_json_row(rows[RUNNER_UP]))
-    write_selection(sel, data)
+    # A header promoted earlier for the runner-up (client Kr 500).
+    earlier = json.loads(sel.read_text())
+    earlier.update(candidate_id=RUNNER_UP, candidate=rows[RUNNER_UP])
+    old_text = _header_for(sel, earlier)
+    (fw / "include" / "ac_gains.h").write_text(old_text)
     result = promote(sel, fw, dry_run=True)
-    assert "AC_GAINS_CLIENT_KR: 250.0f -> 500.0f" in result.diff
-    assert f"candidate: {SELECTED} -> {RUNNER_UP}" in result.diff
+    assert "AC_GAINS_CLIENT_KR: 500.0f -> 250.0f" in result.diff
+    assert f"candidate: {RUNNER_UP} -> {SELECTED}" in result.diff
     assert not any(line.startswith("AC_GAINS_SERVER_") for line in result.diff)
     assert result.changed and not result.written
-    assert (fw / "include" / "ac_gains.h").read_text() == promote_text
+    assert (fw / "include" / "ac_gains.h").read_text() == old_text
 
 
-def _header_for(sel: Path) -> str:
+def _header_for(sel: Path, selection: dict | None = None) -> str:
     from simbaflow.promote.pr_promote import ac_header_text
 
-    selection = json.loads(sel.read_text())
+    selection = selection or json.loads(sel.read_text())
     return ac_header_text(selection, load_spec(sel.parents[2] / selection["spec_path"]))
 
 
-def test_refuses_a_candidate_that_breaks_its_constraints(tmp_path):
-    sel, fw, _ = make_ac_project(tmp_path)
-    edit_selection(sel, phase_error_abs_deg=2.5)  # constraints_met still says true
-    with pytest.raises(PromotionRefused, match=rf"selection.json: candidate {SELECTED} violates its constraints "
-                                               r"\(phase_error_abs_deg = 2.5 > max 2\)"):
+def test_refuses_an_edited_selection_that_promotes_a_rejected_candidate(tmp_path):
+    """Issue 12, defect 1 on the AC kind: the tustin_prewarp row (rejected: firmware_pr) put in, constraints {}."""
+    sel, fw, rows = make_ac_project(tmp_path)
+    data = json.loads(sel.read_text())
+    assert TUSTIN in [r["candidate_id"] for r in data["rejected"]]
+    data.update(candidate_id=TUSTIN, candidate=rows[TUSTIN], constraints={}, realisation="tustin_prewarp")
+    write_selection(sel, data)
+    with pytest.raises(PromotionRefused, match=rf"selection.json: candidate_id: \"{TUSTIN}\" but the spec and the "
+                                               rf"study's tables give \"{SELECTED}\""):
         promote(sel, fw)
     assert not (fw / "include" / "ac_gains.h").exists()
 
 
-def test_refuses_an_unstable_candidate(tmp_path):
+@pytest.mark.parametrize("key, value, shown", [
+    ("phase_error_abs_deg", 1.5, "1.5"),
+    ("stable", False, "false"),
+    ("client_kr", 300.0, "300.0"),
+    ("server_kp", "abc", '"abc"'),          # defect 4: non-numeric and null values
+    ("server_kp", None, "null"),
+])
+def test_refuses_an_edited_candidate_value(tmp_path, key, value, shown):
     sel, fw, _ = make_ac_project(tmp_path)
-    edit_selection(sel, stable=False)
-    with pytest.raises(PromotionRefused, match=r"stable = False"):
+    edit_selection(sel, **{key: value})
+    with pytest.raises(PromotionRefused, match=rf"selection.json: candidate.{key}: {shown} but the spec and the "
+                                               r"study's tables give "):
         promote(sel, fw)
+    assert not (fw / "include" / "ac_gains.h").exists()
 
 
 def test_refuses_when_the_spec_changed_since_the_sweep(tmp_path):
@@ -197,6 +214,14 @@ def test_refuses_when_the_spec_changed_since_the_sweep(tmp_path):
     spec = tmp_path / "design" / "ac_client_server.yaml"
     spec.write_text(spec.read_text().replace("r_load_ohm: 30.0", "r_load_ohm: 15.0"))
     with pytest.raises(PromotionRefused, match=r"spec_sha256: .* does not match .*ac_client_server.yaml"):
+        promote(sel, fw)
+
+
+def test_refuses_a_candidates_table_edited_after_the_selection(tmp_path):
+    sel, fw, _ = make_ac_project(tmp_path)
+    table = sel.parent / "candidates.csv"
+    table.write_text(table.read_text().replace("True", "False", 1))
+    with pytest.raises(PromotionRefused, match=r"tables_sha256.candidates.csv: .* does not match"):
         promote(sel, fw)
 
 
@@ -212,16 +237,13 @@ def test_refuses_a_discretisation_the_firmware_does_not_run(tmp_path):
 
 def test_refuses_a_coefficient_that_does_not_follow_from_the_gains(tmp_path):
     sel, fw, rows = make_ac_project(tmp_path)
+    # b1 = -Ts cos(w0 Ts) = -9.99506535e-05: the recorded one made one part per million off.
     b1 = rows[SELECTED]["client_b1"]
+    assert b1 == pytest.approx(-TS_S * math.cos(W0 * TS_S), rel=1e-12)
     edit_selection(sel, client_b1=b1 * (1 + 1e-6))
-    with pytest.raises(PromotionRefused, match=r"candidate.client_b1: .* does not follow from ts_s=0.0001, f0_hz=50.0, "
-                                               r"phi_prime_rad=0.0 .*; expected -9.995065"):
+    with pytest.raises(PromotionRefused, match=r"candidate.client_b1: -9.99507\d*e-05 but the spec and the "
+                                               r"study's tables give -9.99506"):
         promote(sel, fw)
-    # φ′ changed without the coefficients: b0 = Ts cos φ′ no longer holds.
-    sel2, fw2, _ = make_ac_project(tmp_path / "b")
-    edit_selection(sel2, server_phi_prime_rad=0.0314159)
-    with pytest.raises(PromotionRefused, match=r"candidate.server_b0: 0.0001 does not follow"):
-        promote(sel2, fw2)
 
 
 def test_refuses_a_missing_candidate_key(tmp_path):
@@ -229,34 +251,32 @@ def test_refuses_a_missing_candidate_key(tmp_path):
     data = json.loads(sel.read_text())
     del data["candidate"]["client_a1"]
     write_selection(sel, data)
-    with pytest.raises(PromotionRefused, match=r"candidate.client_a1 is missing"):
+    with pytest.raises(PromotionRefused, match=r"candidate.client_a1: \(missing\) but"):
         promote(sel, fw)
 
 
 @needs_toolchains
-def test_failed_check_restores_the_previous_header(tmp_path):
+def test_failed_check_leaves_the_previous_header(tmp_path):
     sel, fw, rows = make_ac_project(tmp_path)
     header = fw / "include" / "ac_gains.h"
-    promote(sel, fw)
+    earlier = json.loads(sel.read_text())
+    earlier.update(candidate_id=RUNNER_UP, candidate=rows[RUNNER_UP])
+    header.write_text(_header_for(sel, earlier))
     before = header.read_bytes()
-
-    data = json.loads(sel.read_text())
-    data.update(candidate_id=RUNNER_UP, candidate=_json_row(rows[RUNNER_UP]))
-    write_selection(sel, data)
     src = fw / "lib" / "rs485_frame" / "rs485_frame.c"
     src.write_text(src.read_text() + "\nint unused_and_uninitialised(void) { int x; return x; }\n")
     with pytest.raises(FirmwareCheckError,
-                       match=r"host build of the SERVER role .* failed.*restored to its previous content"):
+                       match=r"host build of the SERVER role .* failed.*ac_gains.h was left as it was"):
         promote(sel, fw)
     assert header.read_bytes() == before
-    assert not list(header.parent.glob(".ac_gains.h.*"))
+    assert not list(header.parent.glob(".*")) and not (fw / "build" / "staging").exists()
 
 
 @needs_toolchains
 def test_failed_first_promotion_leaves_no_header(tmp_path):
     sel, fw, _ = make_ac_project(tmp_path)
     (fw / "host_check" / "ac_role_check.c").write_text("#error broken on purpose\n")
-    with pytest.raises(FirmwareCheckError, match="was removed"):
+    with pytest.raises(FirmwareCheckError, match="no .*ac_gains.h was written"):
         promote(sel, fw)
     assert not (fw / "include" / "ac_gains.h").exists()
 
@@ -306,10 +326,10 @@ def test_pr_c_code_is_bit_exact_with_pr_model_on_the_simulated_error_sequence(tm
     run = _run_file(tmp_path)
     data = json.loads(sel.read_text())
     data["run_files"] = {"client_server": str(run.relative_to(tmp_path))}
-    write_selection(sel, data)
-    result = promote(sel, fw)
-    assert f"AC stimulus: 800 samples from simulated run {run} (client_server)" in result.check_lines
-    exact = [line for line in result.check_lines if "800/800 PR outputs and duties bit-exact" in line]
+    (fw / "include" / "ac_gains.h").write_text(_header_for(sel, data))
+    report = ac_firmware_check.run_ac_check(fw, tmp_path, selection=data)
+    assert f"AC stimulus: 800 samples from simulated run {run} (client_server)" in report.lines
+    exact = [line for line in report.lines if "800/800 PR outputs and duties bit-exact" in line]
     assert len(exact) == 2 and all(int(re.search(r"\((\d+) saturated\)", line).group(1)) > 0 for line in exact)
 
     # The same, outside the check: the compiled roles against pr_model on errors computed here.

@@ -14,7 +14,8 @@ from firmware_helpers import REPO
 from simbaflow.cli import main
 from simbaflow.core.fixedpoint import from_hex
 from simbaflow.promote.fpga import read_readmemh, read_vhdl_matrix
-from simbaflow.promote.pipeline import PromotionRefused, promote, promote_statespace
+from simbaflow.kinds import promote
+from simbaflow.promote.pipeline import PromotionRefused, promote_statespace
 
 SPEC = REPO / "design" / "lcl_filter.yaml"
 
@@ -101,11 +102,11 @@ def test_targets_refuse_the_other_kind_of_study(project, tmp_path):
     spec, fw = project
     with pytest.raises(PromotionRefused, match="a state-space study is not run by target spin"):
         promote_statespace(spec, fw, target="spin")
-    from firmware_helpers import make_project
+    from promote_helpers import DC_SPEC, build_study, copy_firmware
 
-    sel, fw2 = make_project(tmp_path / "pi")
+    sel = build_study(tmp_path / "pi", DC_SPEC)
     with pytest.raises(PromotionRefused, match=r"'pi_recurrence' is not run by target fpga"):
-        promote(sel, fw2, target="fpga")
+        promote(sel, copy_firmware(tmp_path / "pi"), target="fpga")
 
 
 def test_cli_promotes_a_state_space_spec(project, capsys):
@@ -113,3 +114,48 @@ def test_cli_promotes_a_state_space_spec(project, capsys):
     main(["promote", str(spec), "--firmware-dir", str(fw)])
     out = capsys.readouterr().out
     assert "lcl_filter_ad.mem: (none) -> new" in out and "promoted" in out
+
+
+def test_fpga_set_is_replaced_as_one_directory(project):
+    """The three files are staged in a copy of fpga/ that replaces it in one rename: other files are kept."""
+    spec, fw = project
+    promote_statespace(spec, fw)
+    (fw / "fpga" / "README").write_text("kept\n")
+    before = (fw / "fpga").stat().st_ino
+    spec.write_text(spec.read_text().replace("ts_s: 500.0e-9", "ts_s: 1000.0e-9"))
+    result = promote_statespace(spec, fw)
+    assert result.written
+    assert (fw / "fpga").stat().st_ino != before                 # a new directory, not three rewrites
+    assert (fw / "fpga" / "README").read_text() == "kept\n"
+    ad = read_readmemh((fw / "fpga" / "lcl_filter_ad.mem").read_text(), 32, (5, 5))
+    assert ad[0, 3] == -596                                       # −Ts/L1 doubles with Ts
+    assert sorted(p.name for p in (fw / "fpga").iterdir()) == [
+        "README", "lcl_filter_ad.mem", "lcl_filter_bd.mem", "lcl_filter_pkg.vhd"]
+    assert not (fw / "build" / "staging").exists()
+
+
+def test_sigterm_during_the_fpga_read_back_leaves_the_previous_files(project, monkeypatch):
+    """A SIGTERM that arrives while the staged files are read back: nothing of the new set is in place."""
+    import os
+    import signal
+
+    from simbaflow.promote import pipeline
+    from simbaflow.promote.staging import PromotionInterrupted
+
+    spec, fw = project
+    promote_statespace(spec, fw)
+    before = {p.name: p.read_bytes() for p in (fw / "fpga").iterdir()}
+    spec.write_text(spec.read_text().replace("ts_s: 500.0e-9", "ts_s: 1000.0e-9"))
+    read_back = pipeline._read_back
+
+    def killed_while_reading(fpga_dir, out):
+        os.kill(os.getpid(), signal.SIGTERM)       # a real signal, delivered to this process
+        read_back(fpga_dir, out)
+
+    monkeypatch.setattr(pipeline, "_read_back", killed_while_reading)
+    with pytest.raises(PromotionInterrupted, match="interrupted by SIGTERM; the previous FPGA files were left") as exc:
+        promote_statespace(spec, fw)
+    assert exc.value.exit_code == 128 + signal.SIGTERM
+    assert {p.name: p.read_bytes() for p in (fw / "fpga").iterdir()} == before
+    assert not (fw / "build" / "staging").exists()
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler is the default again

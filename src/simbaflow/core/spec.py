@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
-import math
 import hashlib
 import json
+import math
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"{short(error.instance)} must be {op} {error.validator_value}"
     if error.validator == "type":
         return f"{short(error.instance)} is not of type {error.validator_value}"
+    if error.validator == "pattern":
+        return f"{short(error.instance)} does not match {error.validator_value}"
     message = error.message
     return message if len(message) <= 2 * MAX_QUOTED else message[: 2 * MAX_QUOTED] + " ..."
 
@@ -134,6 +137,11 @@ def validate_spec(data: Any, source: str = "<spec>") -> dict:
 
 def _check_semantics(spec: dict, source: str) -> None:
     """Rules a JSON schema cannot say clearly."""
+    # The schema's pattern ends in $, which Python's re (what jsonschema runs) also
+    # matches before a final newline: the whole name must match.
+    pattern = _schema()["properties"]["study"]["pattern"]
+    if not re.fullmatch(pattern, spec["study"]):
+        raise SpecError(f"{source}: study: {spec['study']!r} does not match {pattern}")
     sweep = spec.get("sweep")
     if sweep is not None:
         if "plant" not in spec:

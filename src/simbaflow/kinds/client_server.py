@@ -38,10 +38,10 @@ def _draw_figures(candidate_jsons, table_csv, selection_json, outputs) -> None:
 
 
 def _export(selection_path, firmware_dir, target, dry_run):
-    from simbaflow.promote.pipeline import load_selection_object
     from simbaflow.promote.pr_promote import promote_ac
 
-    return promote_ac(selection_path, load_selection_object(selection_path), firmware_dir, target, dry_run)
+    # The kind's own expand/evaluate/columns: promote re-derives the candidate from the spec.
+    return promote_ac(selection_path, firmware_dir, target, dry_run, kind=KIND)
 
 
 KIND = StudyKind(

@@ -41,7 +41,8 @@ def _draw_figures(candidate_jsons, table_csv, selection_json, outputs) -> None:
 def _export(selection_path, firmware_dir, target, dry_run):
     from simbaflow.promote.pipeline import promote
 
-    return promote(selection_path, firmware_dir=firmware_dir, target=target, dry_run=dry_run)
+    # The kind's own expand/evaluate/columns: promote re-derives the candidate from the spec.
+    return promote(selection_path, firmware_dir=firmware_dir, target=target, dry_run=dry_run, kind=KIND)
 
 
 _STEP = DesignKind(signals=("response", "reference"), measure=_step_measure, predict=_step_prediction)

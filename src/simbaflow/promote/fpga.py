@@ -23,9 +23,17 @@ _MEM_WORD = re.compile(r"^[0-9A-Fa-f]+$")
 
 
 def provenance_lines(provenance: dict[str, str]) -> list[str]:
-    """``key: value`` lines, aligned, in the order given."""
+    """``key: value`` lines, aligned, in the order given.
+
+    Raises
+    ------
+    ValueError
+        When a value would not stay on its ``//`` / ``--`` comment line.
+    """
+    from simbaflow.promote.pi_header import comment_text
+
     width = max(len(k) for k in provenance)
-    return [f"{key}:{' ' * (width - len(key) + 1)}{value}" for key, value in provenance.items()]
+    return [f"{key}:{' ' * (width - len(key) + 1)}{comment_text(value, key)}" for key, value in provenance.items()]
 
 
 def readmemh(words: list[list[str]], provenance: dict[str, str], what: str) -> str:

@@ -27,6 +27,11 @@ METRIC_KEYS = ("overshoot_pct", "rise_time_s", "settling_time_s", "phase_margin_
 #: Realisation names and the integer the header gives each (the firmware tests them with #if).
 REALISATION_IDS = {"pi_recurrence": 1, "control_library_pid": 2}
 
+#: Study names and candidate ids as the spec schema and the sweeps make them; anything
+#: else in a generated header is refused, never escaped into something else.
+STUDY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
+CANDIDATE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}")
+
 _DEFINE = re.compile(r"^#define\s+(CONTROLLER_GAINS_\w+)\s+(.+?)\s*$")
 _COMMENT_FIELD = re.compile(r"^ \* ([a-z0-9_]+):\s+(.*?)\s*$")
 
@@ -47,6 +52,25 @@ def c_float_literal(value: float, what: str) -> str:
     return f"({text}f)" if v < 0 else text + "f"
 
 
+def comment_text(value: Any, what: str, pattern: re.Pattern | None = None) -> str:
+    """``value`` as text that stays inside one line of a C (or ``//``, ``--``) comment.
+
+    Printable ASCII only: no newline (which would end a ``//`` comment or start a
+    new header line), no ``*/`` or ``/*``, no backslash (line splicing).
+
+    Raises
+    ------
+    ValueError
+        Naming ``what`` and the offending text; ``pattern`` (full match) narrows it further.
+    """
+    text = str(value)
+    if pattern is not None and not pattern.fullmatch(text):
+        raise ValueError(f"{what}: {text!r} does not match {pattern.pattern}")
+    if not all(" " <= c <= "~" for c in text) or "*/" in text or "/*" in text or "\\" in text:
+        raise ValueError(f"{what}: {text!r} cannot go into a C comment (printable ASCII without */, /* or \\ expected)")
+    return text
+
+
 def header_fields(selection: dict[str, Any]) -> dict[str, str]:
     """Everything the header states, as ``name -> text``, in header order.
 
@@ -57,6 +81,8 @@ def header_fields(selection: dict[str, Any]) -> dict[str, str]:
     ------
     simbaflow.core.fixedpoint.FixedPointOverflow
         When a coefficient or bound does not fit the selection's Q format.
+    ValueError
+        When a text field cannot go into a C comment (:func:`comment_text`).
     """
     cand = selection["candidate"]
     prov = selection.get("provenance", {})
@@ -69,22 +95,24 @@ def header_fields(selection: dict[str, Any]) -> dict[str, str]:
     q = pi_fixed_params(a0, a1, out_min, out_max, fmt)
 
     fields: dict[str, str] = {
-        "study": str(selection["study"]),
-        "candidate": str(selection["candidate_id"]),
-        "spec": str(selection["spec_path"]),
-        "spec_sha256": str(selection["spec_sha256"]),
-        "engine": str(selection.get("engine", "unknown")),
-        "simbaflow_version": str(prov.get("simbaflow_version", "unknown")),
-        "git_commit": str(prov.get("git_commit", "unknown")),
-        "date": str(prov.get("created_utc", "unknown")),
-        "realisation": str(cand["realisation"]),
-        "method": str(cand["method"]),
+        "study": comment_text(selection["study"], "study", STUDY_NAME),
+        "candidate": comment_text(selection["candidate_id"], "candidate_id", CANDIDATE_ID),
+        "spec": comment_text(selection["spec_path"], "spec_path"),
+        "spec_sha256": comment_text(selection["spec_sha256"], "spec_sha256"),
+        "engine": comment_text(selection.get("engine", "unknown"), "engine"),
+        "simbaflow_version": comment_text(prov.get("simbaflow_version", "unknown"), "provenance.simbaflow_version"),
+        "git_commit": comment_text(prov.get("git_commit", "unknown"), "provenance.git_commit"),
+        "date": comment_text(prov.get("created_utc", "unknown"), "provenance.created_utc"),
+        "realisation": comment_text(cand["realisation"], "candidate.realisation"),
+        "method": comment_text(cand["method"], "candidate.method"),
         "delay_samples": str(int(cand.get("delay_samples", 0))),
     }
     for key in METRIC_KEYS:
         if cand.get(key) is not None:
             fields[key] = f"{float(cand[key]):.6g}"
 
+    if cand["realisation"] not in REALISATION_IDS:
+        raise ValueError(f"candidate.realisation: {cand['realisation']!r} is not one of {', '.join(REALISATION_IDS)}")
     fields.update({f"CONTROLLER_GAINS_REALISATION_{name.upper()}": str(i) for name, i in REALISATION_IDS.items()})
     fields.update({
         "CONTROLLER_GAINS_REALISATION": f"CONTROLLER_GAINS_REALISATION_{cand['realisation'].upper()}",
@@ -130,7 +158,19 @@ _DEFINE_COMMENTS = {
 
 
 def render_gains_header(fields: dict[str, str]) -> str:
-    """Text of ``controller_gains.h`` for :func:`header_fields` output."""
+    """Text of ``controller_gains.h`` for :func:`header_fields` output.
+
+    Raises
+    ------
+    ValueError
+        When a comment field cannot go into a C comment, or a define is not one line.
+    """
+    for key, value in fields.items():
+        if key.startswith("CONTROLLER_GAINS_"):
+            if not re.fullmatch(r"[A-Z0-9_]+", key) or not all(" " <= c <= "~" for c in value):
+                raise ValueError(f"#define {key!r}: {value!r} is not one line of C")
+        else:
+            comment_text(value, key, STUDY_NAME if key == "study" else CANDIDATE_ID if key == "candidate" else None)
     lines = [
         "/*",
         " * controller_gains.h: GENERATED by `simbaflow promote` -- do not edit.",

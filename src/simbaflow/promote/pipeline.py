@@ -1,24 +1,29 @@
-"""Promote a study's selection into the firmware: validate, diff, write atomically, check.
+"""Promote a study's selection into the firmware: derive, validate, diff, stage, check, rename.
 
-Promotion refuses, with one sentence naming the file and key, when
+Nothing in ``selection.json`` is trusted: :func:`simbaflow.promote.derive.derive_selection`
+re-derives the candidate from the spec and the study's tables (hash-checked),
+re-applies the spec's constraints and objective, re-evaluates the winner, and
+refuses, with one sentence naming the file and key, a selection that disagrees.
+Then promotion refuses when
 
-- the selection breaks one of its own constraints (re-checked here from the
-  candidate's metrics, not taken from ``constraints_met``);
-- the spec file's SHA-256 no longer matches the one the selection recorded;
 - the target does not run the candidate's realisation;
 - a coefficient or bound overflows the fixed-point format, or the recorded
-  fixed-point integers / recurrence coefficients disagree with the gains.
+  fixed-point integers / recurrence coefficients disagree with the gains;
+- a text that reaches the header cannot go into a C comment.
 
-Otherwise it prints old → new, writes the header atomically and runs the
-firmware check; if the check fails the previous header is put back.
+Otherwise it prints old → new, writes the header into a staging copy of the
+firmware tree, runs the firmware check there, and only then renames the header
+into place (:mod:`simbaflow.promote.staging`): a failed check, or a kill at any
+instant, leaves the previous header as it was.
 
 An AC client/server selection goes to :func:`simbaflow.promote.pr_promote.promote_ac`
-instead (``ac_gains.h`` for both roles, the same refusals); the study kind
+instead (``ac_gains.h`` for both roles, the same derivation); the study kind
 (:mod:`simbaflow.kinds`) decides which.
 
 A state-space study (seed 003) goes to the ``fpga`` target instead:
-:func:`promote_statespace` writes ``$readmemh`` files and a VHDL package and
-reads them back.
+:func:`promote_statespace` derives everything from the spec, writes
+``$readmemh`` files and a VHDL package into a staging copy, reads them back and
+puts the three in place as one set.
 """
 
 from __future__ import annotations
@@ -34,16 +39,15 @@ import numpy as np
 from simbaflow import __version__
 
 from simbaflow.design import discretisation, realisations
-from simbaflow.core.atomic import write_text
 from simbaflow.core.errors import SimbaflowError
 from simbaflow.promote.pi_header import (
     HEADER_PATH, REALISATION_IDS, diff_fields, header_fields, read_gains_header, render_gains_header,
 )
 from simbaflow.promote.pi_check import run_check
+from simbaflow.promote import staging
+from simbaflow.promote.derive import PromotionRefused, derive_selection
 from simbaflow.promote.toolchain import FirmwareCheckError
 from simbaflow.core.fixedpoint import FixedPointOverflow, QFormat, to_fixed
-from simbaflow.select.ranking import broken_constraints
-from simbaflow.core.spec import spec_sha256
 
 #: What each target runs: name -> (realisations, description).
 TARGETS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -55,14 +59,11 @@ DEFAULT_TARGET = "spin"
 #: Where the FPGA target writes, relative to the firmware directory.
 FPGA_DIR = "fpga"
 
+#: What the DC firmware check reads of the firmware tree (copied into the staging directory).
+DC_CHECK_PARTS = ("lib", "sil", "host_check", "include")
+
 #: Relative tolerance when re-deriving a0, a1 from kp, ki, ts_s (JSON round trip of doubles).
 COEFFICIENT_RTOL = 1e-9
-
-
-class PromotionRefused(SimbaflowError):
-    """The selection cannot be promoted as it stands."""
-
-    exit_code = 6
 
 
 @dataclass
@@ -86,20 +87,10 @@ def load_selection_object(path: str | Path) -> dict[str, Any]:
         raise PromotionRefused(f"{path}: no such selection file (run `make sweep` first)") from None
     except json.JSONDecodeError as exc:
         raise PromotionRefused(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PromotionRefused(f"{path}: cannot read the selection ({getattr(exc, 'strerror', None) or exc})") from None
     if not isinstance(data, dict):
         raise PromotionRefused(f"{path}: expected a JSON object at the top level")
-    return data
-
-
-def load_selection(path: str | Path) -> dict[str, Any]:
-    """Read a DC ``selection.json``; refuse when it is missing, not JSON or lacks a key."""
-    data = load_selection_object(path)
-    for key in ("study", "spec_path", "spec_sha256", "candidate_id", "candidate", "fixed_point", "controller"):
-        if key not in data:
-            raise PromotionRefused(f"{path}: key {key!r} is missing; expected a selection written by `simbaflow sweep`")
-    for key in ("kp", "ki", "ts_s", "a0", "a1", "method", "realisation"):
-        if key not in data["candidate"]:
-            raise PromotionRefused(f"{path}: candidate.{key} is missing; expected a selection written by `simbaflow sweep`")
     return data
 
 
@@ -109,36 +100,6 @@ def project_dir_of(selection_path: str | Path) -> Path:
     if len(p.parents) >= 3 and p.parents[1].name == "results":
         return p.parents[2]
     return Path.cwd()
-
-
-def check_constraints(selection: dict, source: str) -> None:
-    """Refuse when the candidate breaks a constraint, is unstable or did not evaluate."""
-    cand = selection["candidate"]
-    broken = broken_constraints(cand, selection.get("constraints", {}))
-    broken += [f"constraints_met.{name} = false" for name, ok in selection.get("constraints_met", {}).items() if not ok]
-    if cand.get("stable") is False and not any(b.startswith("stable") for b in broken):
-        broken.append("stable = False")
-    if broken:
-        raise PromotionRefused(
-            f"{source}: candidate {selection['candidate_id']} violates its constraints ({'; '.join(broken)}); "
-            "expected a selection meeting every constraint"
-        )
-
-
-def check_spec_hash(selection: dict, source: str, project_dir: Path) -> None:
-    """Refuse when the spec changed (or vanished) since the sweep."""
-    spec = Path(selection["spec_path"])
-    spec = spec if spec.is_absolute() else project_dir / spec
-    if not spec.exists():
-        raise PromotionRefused(f"{source}: spec_path: {spec} does not exist; expected the spec the sweep ran")
-    actual = spec_sha256(spec)
-    for key, recorded in (("spec_sha256", selection["spec_sha256"]),
-                          ("provenance.spec_sha256", selection.get("provenance", {}).get("spec_sha256"))):
-        if recorded is not None and recorded != actual:
-            raise PromotionRefused(
-                f"{source}: {key}: {recorded[:12]}… does not match {spec} (now {actual[:12]}…); "
-                "the spec changed since the sweep: re-run `make sweep`"
-            )
 
 
 def check_target(selection: dict, source: str, target: str) -> None:
@@ -157,7 +118,7 @@ def check_target(selection: dict, source: str, target: str) -> None:
         raise PromotionRefused(f"{source}: candidate: control_library_pid needs kp != 0 and ki != 0 (Ti = kp/ki)")
 
 
-def check_coefficients(selection: dict, source: str, project_dir: Path) -> None:
+def check_coefficients(selection: dict, source: str, spec: dict) -> None:
     """Refuse when a0, a1 do not follow from kp, ki, ts_s and the method, or overflow the Q format."""
     cand = selection["candidate"]
     kp, ki, ts_s = float(cand["kp"]), float(cand["ki"]), float(cand["ts_s"])
@@ -169,9 +130,7 @@ def check_coefficients(selection: dict, source: str, project_dir: Path) -> None:
         # As the sweep does: tustin_prewarp warps at sweep.prewarp_rad_s, else at ωn.
         prewarp = None
         if cand["method"] == "tustin_prewarp":
-            from simbaflow.core.spec import load_spec
-
-            prewarp = load_spec(project_dir / selection["spec_path"])["sweep"].get("prewarp_rad_s") or cand.get("wn_rad_s")
+            prewarp = spec["sweep"].get("prewarp_rad_s") or cand.get("wn_rad_s")
         try:
             expected = discretisation.pi_recurrence(kp, ki, ts_s, cand["method"], prewarp_rad_s=prewarp)
         except ValueError as exc:
@@ -216,8 +175,8 @@ def target_warnings(selection: dict) -> list[str]:
 
 
 def promote(selection_path: str | Path, firmware_dir: str | Path = "firmware", target: str = DEFAULT_TARGET,
-            dry_run: bool = False) -> PromotionResult:
-    """Validate ``selection_path``, write ``controller_gains.h`` and prove it with the firmware check.
+            dry_run: bool = False, *, kind) -> PromotionResult:
+    """Derive the selection, stage ``controller_gains.h``, prove it with the firmware check, rename it into place.
 
     Parameters
     ----------
@@ -229,27 +188,33 @@ def promote(selection_path: str | Path, firmware_dir: str | Path = "firmware", t
         A key of :data:`TARGETS`.
     dry_run : bool
         Validate and diff only: nothing written, no check run.
+    kind
+        The study kind (:data:`simbaflow.kinds.dc_current_loop.KIND`), whose
+        ``expand``/``evaluate``/``columns`` re-derive the candidate.
 
     Raises
     ------
     PromotionRefused
         For every refusal listed in the module docstring.
     FirmwareCheckError
-        When the check fails; the previous header (or none) is restored first.
+        When the check fails; the previous header (or none) is left as it was.
     """
     source = str(selection_path)
-    selection = load_selection(selection_path)
+    if target not in TARGETS:
+        raise PromotionRefused(f"--target {target}: unknown target; expected one of {', '.join(TARGETS)}")
     project_dir = project_dir_of(selection_path)
+    selection, spec = derive_selection(load_selection_object(selection_path), source, project_dir, kind)
     check_target(selection, source, target)
-    check_constraints(selection, source)
-    check_spec_hash(selection, source, project_dir)
-    check_coefficients(selection, source, project_dir)
+    check_coefficients(selection, source, spec)
 
     firmware_dir = Path(firmware_dir)
     header = firmware_dir / HEADER_PATH
-    new_fields = header_fields(selection)
-    new_text = render_gains_header(new_fields)
-    old_text = header.read_text() if header.exists() else None
+    try:
+        new_fields = header_fields(selection)
+        new_text = render_gains_header(new_fields)
+    except ValueError as exc:
+        raise PromotionRefused(f"{source}: {exc}") from None
+    old_text = read_previous(header)
     changed = old_text != new_text
     result = PromotionResult(
         header=header,
@@ -258,33 +223,56 @@ def promote(selection_path: str | Path, firmware_dir: str | Path = "firmware", t
     )
     if dry_run:
         return result
-    return write_then_check(result, new_text, old_text, lambda: run_check(firmware_dir, project_dir, selection=selection))
+    return stage_then_check(result, firmware_dir, HEADER_PATH, new_text, DC_CHECK_PARTS,
+                            lambda staged: run_check(staged, project_dir, selection=selection))
 
 
-def write_then_check(result: "PromotionResult", new_text: str, old_text: str | None, check) -> "PromotionResult":
-    """Write ``result.header`` atomically, run ``check()``; on any failure put the previous header back.
+def read_previous(path: Path) -> str | None:
+    """The text of a file promote would replace, None when there is none."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise staging.FirmwareNotWritable(f"{path}: cannot read the current file "
+                                          f"({getattr(exc, 'strerror', None) or exc})") from None
 
-    ``check`` returns a report with ``lines``; a :class:`FirmwareCheckError` it
-    raises is re-raised saying what happened to the header.
+
+def stage_then_check(result: PromotionResult, firmware_dir: Path, relative: str, new_text: str,
+                     parts: tuple[str, ...], check) -> PromotionResult:
+    """Write ``new_text`` at ``relative`` in a staging copy of ``parts``, run ``check(staged)``, then rename.
+
+    ``check`` takes the staging copy as its firmware directory and returns a
+    report with ``lines``. The real file is replaced (one ``os.replace``) only
+    after the check passed and only when the text changed; a failed check or
+    a SIGTERM/SIGINT/SIGHUP before that leaves it as it was.
+
+    Raises
+    ------
+    FirmwareCheckError
+        When the check fails (the message says the header was left as it was).
+    simbaflow.promote.staging.PromotionInterrupted
+        When a signal stopped the promotion (the message says which file is in place).
     """
     header = result.header
+    kept = f"{header} was left as it was" if header.exists() else f"no {header} was written"
     if result.changed:
-        write_text(header, new_text)
-        result.written = True
-    try:
-        report = check()
-    except BaseException as exc:
-        if result.changed:
-            if old_text is None:
-                header.unlink(missing_ok=True)
-            else:
-                write_text(header, old_text)
-        if isinstance(exc, FirmwareCheckError):
-            raise FirmwareCheckError(
-                f"{exc}; {header} was restored to its previous content" if old_text is not None
-                else f"{exc}; {header} was removed (there was none before)"
-            ) from None
-        raise
+        staging.check_writable(header.parent)
+    with staging.interrupts_as_errors():
+        try:
+            with staging.staging_tree(firmware_dir, parts) as staged:
+                staged_header = staged / relative
+                staging.write_staged(staged_header, new_text)
+                report = check(staged)
+                if result.changed:
+                    staging.replace_file(staged_header, header)
+                    result.written = True
+        except FirmwareCheckError as exc:
+            raise FirmwareCheckError(f"{exc}; {kept}") from None
+        except staging.PromotionInterrupted as exc:
+            what = (f"{header} had already been replaced by the new, checked header" if result.written
+                    else kept)
+            raise staging.PromotionInterrupted(f"promote {exc}; {what}", exc.signum) from None
     result.check_lines = list(report.lines)
     return result
 
@@ -317,13 +305,16 @@ def statespace_files(spec_path: str | Path, firmware_dir: Path) -> tuple[dict[Pa
     }
     name = out["study"]
     base = firmware_dir / FPGA_DIR
-    files = {
-        base / f"{name}_ad.mem": fpga.readmemh(out["ad_hex"], provenance, "Ad"),
-        base / f"{name}_bd.mem": fpga.readmemh(out["bd_hex"], provenance, "Bd"),
-        base / f"{name}_pkg.vhd": fpga.vhdl_package(
-            name, {"AD": (out["ad_fixed"], out["ad_hex"]), "BD": (out["bd_fixed"], out["bd_hex"])},
-            out["word_bits"], out["frac_bits"], out["q_format"], out["ts_s"], provenance),
-    }
+    try:
+        files = {
+            base / f"{name}_ad.mem": fpga.readmemh(out["ad_hex"], provenance, "Ad"),
+            base / f"{name}_bd.mem": fpga.readmemh(out["bd_hex"], provenance, "Bd"),
+            base / f"{name}_pkg.vhd": fpga.vhdl_package(
+                name, {"AD": (out["ad_fixed"], out["ad_hex"]), "BD": (out["bd_fixed"], out["bd_hex"])},
+                out["word_bits"], out["frac_bits"], out["q_format"], out["ts_s"], provenance),
+        }
+    except ValueError as exc:
+        raise PromotionRefused(f"{spec_path}: {exc}") from None
     return files, out, statespace_warnings(out)
 
 
@@ -346,18 +337,18 @@ def promote_statespace(spec_path: str | Path, firmware_dir: str | Path = "firmwa
                        dry_run: bool = False) -> PromotionResult:
     """Write a state-space study's Ad, Bd as ``$readmemh`` files and a VHDL package, then read them back.
 
-    The read-back compares every word with the study's integers; on a mismatch
-    the previous files are restored and :class:`FirmwareCheckError` is raised.
+    The files are written into a staging copy of ``fpga/`` and read back
+    there (every word against the study's integers); only then does the copy
+    replace ``fpga/`` as one set (:func:`simbaflow.promote.staging.replace_directory`).
+    On a mismatch :class:`FirmwareCheckError` is raised and nothing was replaced.
     """
-    from simbaflow.promote import fpga
-
     if target not in TARGETS or "statespace" not in TARGETS[target][0]:
         raise PromotionRefused(
             f"{spec_path}: a state-space study is not run by target {target}; expected --target fpga"
         )
     firmware_dir = Path(firmware_dir)
     files, out, warnings = statespace_files(spec_path, firmware_dir)
-    old = {path: path.read_text() if path.exists() else None for path in files}
+    old = {path: read_previous(path) for path in files}
     diff = [f"{path.name}: {'(none) -> new' if old[path] is None else 'changed'}"
             for path, text in files.items() if old[path] != text]
     diff += _matrix_diff(old, out, firmware_dir)
@@ -366,29 +357,49 @@ def promote_statespace(spec_path: str | Path, firmware_dir: str | Path = "firmwa
     result = PromotionResult(header=package, diff=diff, changed=changed, written=False, warnings=warnings)
     if dry_run:
         return result
+    target_dir = firmware_dir / FPGA_DIR
+    kept = "the previous FPGA files were left as they were"
     if changed:
-        for path, text in files.items():
-            write_text(path, text)
-        result.written = True
-    try:
-        shapes = {"ad": np.shape(out["ad_fixed"]), "bd": np.shape(out["bd_fixed"])}
-        for key in ("ad", "bd"):
-            mem = fpga.read_readmemh(_fpga_path(firmware_dir, out, f"{key}.mem").read_text(),
-                                     out["word_bits"], shapes[key])
-            vhd = fpga.read_vhdl_matrix(package.read_text(), key.upper(), out["word_bits"])
-            if not (np.array_equal(mem, out[f"{key}_fixed"]) and np.array_equal(vhd, out[f"{key}_fixed"])):
-                raise FirmwareCheckError(f"{key.upper()} read back from {FPGA_DIR}/ differs from the study's integers")
-    except (FirmwareCheckError, ValueError) as exc:
-        if changed:
-            for path, text in old.items():
-                if text is None:
-                    path.unlink(missing_ok=True)
-                else:
-                    write_text(path, text)
-        raise FirmwareCheckError(f"{exc}; the previous FPGA files were restored") from None
+        # The staged directory is renamed in: fpga/ and the firmware directory holding it must take it.
+        staging.check_writable(firmware_dir)
+        if target_dir.exists():
+            staging.check_writable(target_dir)
+    with staging.interrupts_as_errors():
+        try:
+            # The staged fpga/ is a copy of the real one with the new files: it replaces it as one set.
+            with staging.staging_tree(firmware_dir, (FPGA_DIR,)) as staged:
+                staged_dir = staged / FPGA_DIR
+                for path, text in files.items():
+                    staging.write_staged(staged_dir / path.name, text)
+                _read_back(staged_dir, out)
+                if changed:
+                    staging.replace_directory(staged_dir, target_dir, [p.name for p in files])
+                    result.written = True
+        except FirmwareCheckError as exc:
+            raise FirmwareCheckError(f"{exc}; {kept}") from None
+        except staging.PromotionInterrupted as exc:
+            what = "the new, read-back FPGA files were already in place" if result.written else kept
+            raise staging.PromotionInterrupted(f"promote {exc}; {what}", exc.signum) from None
     result.check_lines = [f"read back {p.name}: every word equals the study's {out['q_format']} integers"
                           for p in files]
     return result
+
+
+def _read_back(fpga_dir: Path, out: dict) -> None:
+    """Raise :class:`FirmwareCheckError` unless the files in ``fpga_dir`` hold the study's integers."""
+    from simbaflow.promote import fpga
+
+    shapes = {"ad": np.shape(out["ad_fixed"]), "bd": np.shape(out["bd_fixed"])}
+    package = (fpga_dir / f"{out['study']}_pkg.vhd").read_text()
+    for key in ("ad", "bd"):
+        try:
+            mem = fpga.read_readmemh((fpga_dir / f"{out['study']}_{key}.mem").read_text(), out["word_bits"],
+                                     shapes[key])
+            vhd = fpga.read_vhdl_matrix(package, key.upper(), out["word_bits"])
+        except ValueError as exc:
+            raise FirmwareCheckError(f"{key.upper()} read back from {FPGA_DIR}/: {exc}") from None
+        if not (np.array_equal(mem, out[f"{key}_fixed"]) and np.array_equal(vhd, out[f"{key}_fixed"])):
+            raise FirmwareCheckError(f"{key.upper()} read back from {FPGA_DIR}/ differs from the study's integers")
 
 
 def _fpga_path(firmware_dir: Path, out: dict, suffix: str) -> Path:

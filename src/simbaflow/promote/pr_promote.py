@@ -1,28 +1,30 @@
 """Promote an AC client/server selection: both roles' PR gains into ``firmware/include/ac_gains.h``.
 
-The same refusals as the DC promotion (:mod:`simbaflow.promote.pipeline`), each one
-sentence naming the file and key:
+The same derivation and refusals as the DC promotion (:mod:`simbaflow.promote.pipeline`),
+each one sentence naming the file and key:
 
-- the candidate breaks one of the selection's constraints (re-checked from
-  its metrics with :func:`simbaflow.select.ranking.broken_constraints`);
-- the spec's SHA-256 no longer matches the one the selection recorded;
+- the selection disagrees with what the spec and the study's tables
+  (``candidates.csv``, ``metrics.csv``, hash-checked) give once the spec's
+  constraints and objective are applied and the winner re-evaluated
+  (:func:`simbaflow.promote.derive.derive_selection`): the spec's SHA-256,
+  the candidate id, any candidate value, the constraints...;
 - the target does not run the candidate's realisation (the SPIN firmware runs
   only ``control_library_pr``, ``firmware/lib/pr_controller``);
 - a resonator coefficient (``server_b0``... ``client_a1``) does not follow
   from Ts, f0 and φ′ (:func:`simbaflow.design.realisations.pr_coefficients`), or a
   gain has no finite non-zero float32 the firmware can run.
 
-Otherwise it prints old → new, writes the header atomically (every value and
-the date from the selection, so promoting twice changes nothing) and runs
-:func:`simbaflow.promote.pr_check.run_ac_check`; if that fails the previous
-header is put back.
+Otherwise it prints old → new, writes the header into a staging copy of the
+firmware tree (every value from the derivation, the date from the selection's
+provenance, so promoting twice changes nothing), runs
+:func:`simbaflow.promote.pr_check.run_ac_check` there, and only then renames it
+into place: a failed check or a kill leaves the previous header as it was.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -30,8 +32,9 @@ from simbaflow.design import realisations
 from simbaflow.promote.pr_header import read_ac_gains_header, render_ac_gains_header
 from simbaflow.promote.pr_check import AC_HEADER_PATH, ROLES, run_ac_check
 from simbaflow.promote.pi_header import diff_fields
+from simbaflow.promote.derive import derive_selection
 from simbaflow.promote.pipeline import (
-    PromotionRefused, PromotionResult, check_constraints, check_spec_hash, project_dir_of, write_then_check,
+    PromotionRefused, PromotionResult, load_selection_object, project_dir_of, read_previous, stage_then_check,
 )
 
 #: What each target runs of an AC study: name -> (realisations, description).
@@ -46,6 +49,9 @@ AC_CANDIDATE_KEYS = tuple(f"{r}_{k}" for r in ROLES for k in ("kp", "kr", "phi_p
 
 #: Relative tolerance when re-deriving b0, b1, a1 (JSON round trip of doubles).
 COEFFICIENT_RTOL = 1e-9
+
+#: What the AC firmware check reads of the firmware tree (copied into the staging directory).
+AC_CHECK_PARTS = ("lib", "host_check", "include")
 
 
 def check_ac_keys(selection: dict, source: str) -> None:
@@ -113,54 +119,52 @@ def ac_header_text(selection: dict, spec: dict) -> str:
                                   regenerate=f"simbaflow promote results/{selection['study']}/selection.json")
 
 
-def promote_ac(selection_path: str | Path, selection: dict[str, Any], firmware_dir: str | Path = "firmware",
-               target: str = "spin", dry_run: bool = False) -> PromotionResult:
-    """Validate an AC selection, write ``ac_gains.h`` and prove it with the AC firmware check.
+def promote_ac(selection_path: str | Path, firmware_dir: str | Path = "firmware", target: str = "spin",
+               dry_run: bool = False, *, kind) -> PromotionResult:
+    """Derive an AC selection, stage ``ac_gains.h``, prove it with the AC firmware check, rename it into place.
 
     Parameters
     ----------
     selection_path : path
-        ``results/<study>/selection.json`` (for messages and the project directory).
-    selection : dict
-        Its content.
+        ``results/<study>/selection.json`` (read, never trusted; its directory gives the project).
     firmware_dir : path
         The header goes to ``<firmware_dir>/include/ac_gains.h``.
     target : str
         A key of :data:`AC_TARGETS`.
     dry_run : bool
         Validate and diff only.
+    kind
+        The study kind (:data:`simbaflow.kinds.client_server.KIND`), whose
+        ``expand``/``evaluate``/``columns`` re-derive the candidate.
 
     Raises
     ------
     PromotionRefused
         For every refusal in the module docstring.
     FirmwareCheckError
-        When the check fails; the previous header (or none) is restored first.
+        When the check fails; the previous header (or none) is left as it was.
     """
-    from simbaflow.core.spec import load_spec
-
     source = str(selection_path)
+    if target not in AC_TARGETS:
+        raise PromotionRefused(f"--target {target}: unknown target; expected one of {', '.join(AC_TARGETS)}")
     project_dir = project_dir_of(selection_path)
+    selection, spec = derive_selection(load_selection_object(selection_path), source, project_dir, kind)
     check_ac_keys(selection, source)
     check_ac_target(selection, source, target)
-    check_constraints(selection, source)
-    check_spec_hash(selection, source, project_dir)
-    spec = load_spec(project_dir / selection["spec_path"])
-    if "ac" not in spec:
-        raise PromotionRefused(f"{source}: spec_path: {selection['spec_path']} has no ac section; "
-                               "expected the AC client/server study spec")
     check_ac_coefficients(selection, spec, source)
     try:
         new_text = ac_header_text(selection, spec)
     except ValueError as exc:
         raise PromotionRefused(f"{source}: candidate: {exc}") from None
 
-    header = Path(firmware_dir) / AC_HEADER_PATH
-    old_text = header.read_text() if header.exists() else None
+    firmware_dir = Path(firmware_dir)
+    header = firmware_dir / AC_HEADER_PATH
+    old_text = read_previous(header)
     changed = old_text != new_text
     old_fields = read_ac_gains_header(old_text) if old_text is not None else None
     result = PromotionResult(header=header, diff=diff_fields(old_fields, read_ac_gains_header(new_text)),
                              changed=changed, written=False)
     if dry_run:
         return result
-    return write_then_check(result, new_text, old_text, lambda: run_ac_check(firmware_dir, project_dir, selection=selection))
+    return stage_then_check(result, firmware_dir, AC_HEADER_PATH, new_text, AC_CHECK_PARTS,
+                            lambda staged: run_ac_check(staged, project_dir, selection=selection))

@@ -96,20 +96,28 @@ def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: 
 
     With simulated metrics, constraints and the objective may name
     ``<design>.<metric>`` columns (e.g. ``discrete_pi.overshoot_pct``).
+    ``tables_sha256`` records the SHA-256 of the tables read, so that
+    ``simbaflow promote`` re-derives the choice from exactly these bytes.
     """
+    import hashlib
+    import io
+
     from simbaflow.select.ranking import check_metric_names, select
 
     spec = load_spec(spec_path)
     kind = kind_of(spec)
-    rows = read_candidates(candidates_csv)
+    # Hashed and parsed from the same bytes: the hash is of what was selected from.
+    tables = {"candidates.csv": Path(candidates_csv).read_bytes()}
+    rows = read_candidates(io.BytesIO(tables["candidates.csv"]))
     columns = kind.columns()
     engine = "analytic"
     if metrics_csv is not None:
         from simbaflow.select.gather import merge_simulated
 
-        rows, added = merge_simulated(rows, metrics_csv)
+        tables["metrics.csv"] = Path(metrics_csv).read_bytes()
+        rows, added = merge_simulated(rows, io.BytesIO(tables["metrics.csv"]))
         columns += added
-        engines = sorted(set(pd.read_csv(metrics_csv, dtype={"engine": str})["engine"].dropna()))
+        engines = sorted(set(pd.read_csv(io.BytesIO(tables["metrics.csv"]), dtype={"engine": str})["engine"].dropna()))
         engine = ",".join(engines) or "none"
     check_metric_names(spec["selection"], columns, str(spec_path))
     choice = select(rows, spec["selection"], str(spec_path))
@@ -134,6 +142,7 @@ def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: 
         "ranking": choice["ranking"],
         "engine": engine,
         "run_files": {k.split(".")[0]: v for k, v in best.items() if k.endswith(".run_file")},
+        "tables_sha256": {name: hashlib.sha256(data).hexdigest() for name, data in tables.items()},
         "provenance": provenance(spec),
     }
     atomic.write_text(out_json, json.dumps(jsonable(out), indent=1))
