@@ -55,6 +55,20 @@ simba-projects: setup
 clean:
 	rm -rf results .snakemake
 
+# A private one-node SLURM cluster (Debian's slurm-wlm and munge, files under $${TMPDIR:-/tmp}/simbaflow-slurm,
+# as root): then `eval "$$(workflows/cluster/slurm.sh env)"` and sweep with --profile workflows/profiles/slurm.
+.PHONY: slurm-up slurm-down
+slurm-up:
+	workflows/cluster/slurm.sh up
+
+slurm-down:
+	workflows/cluster/slurm.sh down
+
+# Local versus SLURM-profile wall time of a small study on this machine's cluster (root).
+.PHONY: bench-slurm
+bench-slurm: setup slurm-up
+	$(BIN)/python benchmarks/bench_slurm.py
+
 # Embedded engine: warm/cold timings, memory and the ngspice comparison.
 .PHONY: bench-embedded
 bench-embedded: setup system-deps

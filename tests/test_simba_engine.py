@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -124,25 +125,132 @@ def test_auto_without_licence_takes_the_embedded_engine(no_licence):
         assert message == "engine auto: picked the embedded engine (no SIMBA licence configured)"
 
 
+def _batch_file(tmp_path, jobs):
+    batch = tmp_path / "batch.json"
+    batch.write_text(json.dumps({"project": str(PROJECT), "jobs": jobs}))
+    return batch
+
+
+def _request(index, kp):
+    return {"index": index, "design": "continuous_pi", "parameters": {"PI": {"Kp": kp}},
+            "transient": {"EndTime": "0.01"}, "signals": ["L1 - Current"]}
+
+
 def test_job_process_reports_simba_refusing_to_open_a_project_without_licence(tmp_path):
-    """The job process itself, with real aesim.simba: no licence, so SIMBA refuses and it exits 3."""
+    """The batch's job process itself, with real aesim.simba: no licence, so SIMBA refuses and it exits 3.
+
+    It refuses when opening the project, once for the batch, before starting any job.
+    """
     pytest.importorskip("aesim.simba")
-    request = tmp_path / "request.json"
-    request.write_text(
-        '{"project": "%s", "design": "continuous_pi", "parameters": {}, "transient": {}, "signals": ["L1 - Current"]}'
-        % PROJECT
-    )
+    batch = _batch_file(tmp_path, [_request(0, "0.2"), _request(1, "0.3")])
     env = {k: v for k, v in os.environ.items() if k not in LICENCE_VARIABLES}
     env["SIMBA_OFFLINE_MODE"] = "1"
     job = subprocess.run(
-        [sys.executable, "-m", "simbaflow.simulate.engines.simba", str(request), str(tmp_path / "result.npz")],
+        [sys.executable, "-m", "simbaflow.simulate.engines.simba", str(batch), str(tmp_path)],
         capture_output=True,
         text=True,
         env=env,
     )
     assert job.returncode == 3
     assert "Invalid License" in job.stderr
-    assert not (tmp_path / "result.npz").exists()
+    assert "simbaflow-job start" not in job.stdout  # no job began
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.json"]
+
+
+def test_a_refused_key_stops_the_batch_with_exit_3(monkeypatch):
+    """A configured but invalid deployment key: SIMBA refuses it and the batch raises LicenseError (exit 3)."""
+    pytest.importorskip("aesim.simba")
+    for name in LICENCE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(simba.DEPLOYMENT_KEY, "not-a-simba-key")
+    monkeypatch.setenv("SIMBA_OFFLINE_MODE", "1")
+    jobs = [simba.BatchJob("continuous_pi", Overrides(parameters={"PI": {"Kp": kp}}), ["L1 - Current"], 0.01)
+            for kp in (0.2, 0.3)]
+    with pytest.raises(LicenseError, match=r"^SIMBA refused the licence: Invalid License") as info:
+        list(simba.SimbaEngine().run_batch(PROJECT, jobs))
+    assert info.value.exit_code == 3
+
+
+def test_job_requests_are_checked_against_the_project_before_any_process(no_licence, monkeypatch):
+    job = simba.BatchJob("continuous_pi", Overrides(parameters={"PI": {"Kp": 0.2, "Ki": 250.0}}),
+                         ["L1 - Current", "iRef - Out"], end_time_s=0.005)
+    request = simba.job_request(PROJECT, job)
+    # SIMBA's parameter values are strings that read back as the numbers given; names as in the project file.
+    assert {k: float(v) for k, v in request.pop("parameters")["PI"].items()} == {"Kp": 0.2, "Ki": 250.0}
+    assert float(request["transient"].pop("EndTime")) == 0.005
+    assert request == {"design": "continuous_pi", "transient": {}, "signals": ["L1 - Current", "iRef - Out"]}
+    with pytest.raises(SpecError, match="PI2"):
+        simba.job_request(PROJECT, simba.BatchJob("continuous_pi", Overrides(parameters={"PI2": {"Kp": 1}}), []))
+    with pytest.raises(SpecError, match="R9 - Voltage"):
+        simba.job_request(PROJECT, simba.BatchJob("continuous_pi", Overrides(), ["R9 - Voltage"]))
+    # The licence is checked before the project: nothing runs without one.
+    with pytest.raises(LicenseError):
+        list(simba.SimbaEngine().run_batch(PROJECT, [job]))
+
+
+def test_each_job_process_leases_one_compute_slot():
+    compute = {"SIMBA_COMPUTE_KEY_ID": "id", "SIMBA_COMPUTE_SECRET": "s", "SIMBA_COMPUTE_SLOTS": "6", "HOME": "/h"}
+    assert simba.job_environment(compute) == {**compute, "SIMBA_COMPUTE_SLOTS": "1"}
+    deployment = {"SIMBA_DEPLOYMENT_KEY": "k", "HOME": "/h"}
+    assert simba.job_environment(deployment) == deployment
+
+
+@pytest.mark.parametrize(
+    ("exc", "text", "licence"),
+    [
+        (Exception("Invalid License (InvalidLicence).\n   at Simba.Data.Repository..ctor(String path)"),
+         "Invalid License (InvalidLicence).", True),
+        (Exception("Solver diverged at t=0.0012\n   at Simba.Solver.Run()"), "Solver diverged at t=0.0012", False),
+        (RuntimeError(), "RuntimeError", False),
+    ],
+)
+def test_job_process_errors_are_one_line(exc, text, licence):
+    assert simba.error_text(exc) == (text, licence)
+
+
+def test_result_files_carry_each_runs_own_status(tmp_path):
+    t = np.array([0.0, 1e-6, 2e-6])
+    simba.write_result(tmp_path / "result-0.npz", {"status": "ok", "message": "", "summary": {"run_time_s": 0.5},
+                                                   "signals": ["L1 - Current"]}, {"time_s": t, "signal_0": 3 * t})
+    simba.write_result(tmp_path / "result-1.npz", {"status": "failed", "message": "SIMBA job ended with status Failed",
+                                                   "summary": {}, "signals": ["L1 - Current"]}, {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result-0.npz", "result-1.npz"]  # no temporary left
+    ok = simba.read_result(tmp_path / "result-0.npz", 1.5)
+    assert ok.status == "ok" and ok.wall_time_s == 1.5 and ok.summary == {"run_time_s": 0.5}
+    np.testing.assert_array_equal(ok.signals["L1 - Current"], 3 * t)
+    failed = simba.read_result(tmp_path / "result-1.npz", 0.25)
+    assert (failed.status, failed.message, failed.signals) == ("failed", "SIMBA job ended with status Failed", {})
+
+
+def test_simulate_stage_batch_with_simba_and_no_licence_is_exit_3(tmp_path):
+    """The workflow's batch job refuses too, writing no manifest and no run."""
+    results = tmp_path / "results" / "nolicence"
+    results.mkdir(parents=True)
+    plan = {"project": str(PROJECT), "feasible": None,
+            "designs": {"continuous_pi": {"signals": ["L1 - Current"], "end_time_s": 0.01, "timeout_s": 60}},
+            "batches": {"continuous_pi-b000": [{"run_id": "c1", "design": "continuous_pi",
+                                                "overrides": {"PI": {"Kp": 0.2, "Ki": 250.0}}, "candidates": ["c1"]}]}}
+    (results / "plan.json").write_text(json.dumps(plan))
+    env = {k: v for k, v in os.environ.items() if k not in LICENCE_VARIABLES}
+    job = subprocess.run([sys.executable, "-m", "simbaflow.simulate.batch", str(results / "plan.json"),
+                          "continuous_pi-b000", "m.json", "simba"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert job.returncode == 3
+    assert job.stderr.startswith("simbaflow: SIMBA needs a licence and none is configured")
+    assert not (tmp_path / "m.json").exists() and not (results / "runs").exists()
+
+
+def test_sweep_with_simba_and_no_licence_is_exit_3_before_any_work(tmp_path):
+    from test_simulate_stage import make_spec, workdir
+
+    work = workdir(tmp_path, make_spec("nolicence"))
+    env = {k: v for k, v in os.environ.items() if k not in LICENCE_VARIABLES}
+    job = subprocess.run([sys.executable, "-m", "simbaflow", "sweep", "s.yaml", "--engine", "simba"],
+                         cwd=work, capture_output=True, text=True, env=env)
+    assert job.returncode == 3
+    lines = job.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("simbaflow: SIMBA needs a licence and none is configured")
+    assert "Traceback" not in job.stderr
+    assert sorted(p.name for p in work.iterdir()) == ["s.yaml", "simba_projects"]
 
 
 # --- run files ------------------------------------------------------------------

@@ -9,6 +9,7 @@ from snakemake.utils import validate
 
 from simbaflow.core.spec import load_spec
 from simbaflow.kinds import candidate_ids, kind_of
+from simbaflow.simulate.plan import Plan, batch_runtime_min
 from simbaflow.workflow.steps import candidate_batches
 
 

@@ -8,6 +8,10 @@ rule evaluate_candidates:
         f"{RESULTS}/candidates/{{batch}}.json",
     params:
         ids=batch_ids,
+    resources:
+        mem_mb=1000,
+        runtime=10,
+        cpus_per_task=1,
     run:
         from simbaflow.workflow.steps import evaluate_batch
 
@@ -15,6 +19,7 @@ rule evaluate_candidates:
 
 
 rule gather_candidates:
+    localrule: True
     input:
         spec=SPEC_PATH,
         batches=evaluated_batches,

@@ -3,6 +3,7 @@
 
 
 rule design_figures:
+    localrule: True
     input:
         spec=SPEC_PATH,
         batches=evaluated_batches,
@@ -21,6 +22,7 @@ rule design_figures:
 
 
 rule simulated_figures:
+    localrule: True
     input:
         spec=SPEC_PATH,
         metrics=f"{RESULTS}/metrics.csv",
@@ -36,6 +38,7 @@ rule simulated_figures:
 
 
 rule candidate_pages:
+    localrule: True
     input:
         spec=SPEC_PATH,
         metrics=f"{RESULTS}/metrics.csv",
@@ -53,6 +56,7 @@ rule candidate_pages:
 
 
 rule bench_summary:
+    localrule: True
     input:
         BENCH,
     output:

@@ -3,6 +3,7 @@
 
 
 rule select:
+    localrule: True
     input:
         spec=SPEC_PATH,
         candidates=f"{RESULTS}/candidates.csv",

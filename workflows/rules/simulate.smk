@@ -4,6 +4,7 @@
 
 
 checkpoint plan_simulations:
+    localrule: True
     input:
         spec=SPEC_PATH,
         project=SPEC.get("simulate", {}).get("project", []),
@@ -29,14 +30,18 @@ rule simulate_batch:
         python=sys.executable,
     resources:
         simba_slots=1,
-        runtime=30,
-        mem_mb=1000,
+        # Two Snakemake processes under SLURM (the job step and its srun, ~260 MB each) plus the batch's.
+        mem_mb=2000,
+        cpus_per_task=1,
+        # Minutes: every run of the batch at its own time limit, plus start-up (see batch_runtime_min).
+        runtime=lambda wildcards, input: batch_runtime_min(Plan.read(input.plan), wildcards.run_batch),
     shell:
         "{params.python} -m simbaflow.simulate.batch {input.plan} {wildcards.run_batch} {output} {params.engine}"
         " > {log} 2>&1"
 
 
 rule gather_metrics:
+    localrule: True
     input:
         manifests=simulation_manifests,
         plan=f"{RESULTS}/plan.json",

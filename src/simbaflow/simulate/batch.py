@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -74,6 +75,26 @@ def execute_run(engine, project: Path, run: PlannedRun, cfg: dict, end_time_s: f
                          message=f"{type(exc).__name__}: {exc}")
 
 
+def _execute_runs(engine, project: Path, runs: list[PlannedRun], plan: Plan) -> Iterator[tuple[PlannedRun, RunResult]]:
+    """``(run, result)`` for each run, as each ends: through the engine's batch process when it has one.
+
+    An engine with ``run_batch`` (SIMBA) starts its simulator once for the
+    batch and keeps each run's time limit itself; the others run one
+    :func:`execute_run` after another.
+    """
+    if not hasattr(engine, "run_batch"):
+        for run in runs:
+            cfg = plan.designs[run.design]
+            yield run, execute_run(engine, project, run, cfg, cfg["end_time_s"], cfg["timeout_s"])
+        return
+    from simbaflow.simulate.engines.simba import BatchJob
+
+    jobs = [BatchJob(run.design, Overrides(parameters=run.overrides), list(plan.designs[run.design]["signals"]),
+                     plan.designs[run.design]["end_time_s"], plan.designs[run.design]["timeout_s"]) for run in runs]
+    for index, result in engine.run_batch(project, jobs) if jobs else ():
+        yield runs[index], result
+
+
 def run_batch(plan_path: str | Path, batch: str, manifest: str | Path, engine_name: str, results: Path) -> dict:
     """Run (or reuse) every run of ``batch`` of the plan and write its manifest.
 
@@ -93,13 +114,15 @@ def run_batch(plan_path: str | Path, batch: str, manifest: str | Path, engine_na
     project = Path(plan.project)
     project_sha = file_sha256(project)
     entries = []
+    todo = []
     for run in plan.batches[batch]:
-        cfg = plan.designs[run.design]
         parquet, record = run_paths(results, run)
         if reusable(record, parquet, run, project_sha, engine.name):
             entries.append({"run_id": run.run_id, "design": run.design, "status": "ok", "message": "", "reused": True})
-            continue
-        result = execute_run(engine, project, run, cfg, cfg["end_time_s"], cfg["timeout_s"])
+        else:
+            todo.append(run)
+    for run, result in _execute_runs(engine, project, todo, plan):
+        parquet, record = run_paths(results, run)
         meta = {"design": run.design, "project": str(project), "project_sha256": project_sha,
                 "overrides": run.overrides, "candidates": list(run.candidates), "run_id": run.run_id}
         write_run_parquet(parquet, result, meta)
@@ -108,6 +131,8 @@ def run_batch(plan_path: str | Path, batch: str, manifest: str | Path, engine_na
               + (f" ({result.message})" if result.message else ""), flush=True)
         entries.append({"run_id": run.run_id, "design": run.design, "status": result.status,
                         "message": result.message, "reused": False})
+    order = [(run.run_id, run.design) for run in plan.batches[batch]]
+    entries.sort(key=lambda e: order.index((e["run_id"], e["design"])))
     out = {"batch": batch, "engine": engine.name, "runs": entries}
     atomic.write_text(manifest, json.dumps(out, indent=1))
     return out
@@ -139,6 +164,50 @@ def forget_unfinished_batches(results: Path, plan: Plan) -> list[str]:
             manifest.unlink()
             forgotten.append(batch)
     return forgotten
+
+
+def record_unfinished_batches(results: Path, plan: Plan, reasons: dict[str, str]) -> list[str]:
+    """Manifests for failed batch jobs that ended without writing one, so the sweep can finish.
+
+    A batch job killed from outside (the scheduler's time limit, a lost node,
+    a cancellation) leaves its unfinished runs without records. For each batch
+    of ``reasons`` (``{batch: why its job failed}``, e.g. the scheduler's job
+    state) that is the plan's and has no manifest, each such run gets a
+    ``failed`` record saying so; runs it finished keep theirs. The next sweep
+    forgets these manifests (:func:`forget_unfinished_batches`) and redoes the
+    failed runs.
+
+    Returns
+    -------
+    list of str
+        The batches recorded.
+    """
+    project = Path(plan.project)
+    project_sha = file_sha256(project)
+    recorded = []
+    for batch, runs in plan.batches.items():
+        manifest = results / "batches" / f"{batch}.json"
+        if batch not in reasons or manifest.exists():
+            continue
+        why = reasons[batch] or "no reason reported"
+        log = results / "logs" / "simulate" / f"{batch}.log"
+        message = f"the job of batch {batch} ended before this run finished ({why}; see {log})"
+        entries = []
+        for run in runs:
+            parquet, record_path = run_paths(results, run)
+            rec = RunRecord.read(record_path)
+            finished = (rec is not None and rec.status == "ok" and rec.overrides == run.overrides
+                        and readable_run(parquet))
+            if not finished:
+                atomic.write_text(record_path, RunRecord(
+                    run_id=run.run_id, design=run.design, status="failed", message=message, engine="",
+                    engine_version="", wall_time_s=None, project=str(project), project_sha256=project_sha,
+                    overrides=run.overrides, candidates=list(run.candidates)).to_json())
+            entries.append({"run_id": run.run_id, "design": run.design, "status": "ok" if finished else "failed",
+                            "message": "" if finished else message, "reused": False})
+        atomic.write_text(manifest, json.dumps({"batch": batch, "engine": "", "runs": entries}, indent=1))
+        recorded.append(batch)
+    return recorded
 
 
 def main(argv: list[str] | None = None) -> int:

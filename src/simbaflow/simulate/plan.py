@@ -11,6 +11,7 @@ step read it instead of evaluating the sweep again.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -199,6 +200,35 @@ def make_plan(sim: dict, values: list[dict[str, Any]], feasible: set[str] | None
                          "timeout_s": cfg.get("timeout_s", sim.get("timeout_s"))}
     batches = batch_runs(plan_runs(sim, values, feasible), int(sim.get("batch_size", 8)))
     return Plan(str(sim["project"]), designs, batches, sorted(feasible) if feasible is not None else None)
+
+
+#: Seconds a batch job needs beyond its runs: Snakemake and Python start-up, C Code compilation.
+BATCH_STARTUP_S = 45
+#: A run's time limit when neither its design nor ``simulate`` sets one (the schema's default).
+DEFAULT_TIMEOUT_S = 300
+
+
+def batch_runtime_min(plan: Plan, batch: str) -> int:
+    """Wall-time request of one batch job, in whole minutes (SLURM's unit).
+
+    Every run of the batch at its own time limit (``timeout_s`` of its design,
+    else of ``simulate``, else :data:`DEFAULT_TIMEOUT_S`), plus
+    :data:`BATCH_STARTUP_S`. A run past its limit is stopped and recorded by the
+    batch itself; the scheduler only kills a batch whose run cannot be
+    interrupted (a hang in native code).
+
+    Raises
+    ------
+    SpecError
+        When ``batch`` is not one of the plan's.
+    """
+    if batch not in plan.batches:
+        raise SpecError(f"no simulation batch {batch!r} in this study's plan")
+    total_s = BATCH_STARTUP_S
+    for run in plan.batches[batch]:
+        timeout_s = plan.designs[run.design].get("timeout_s")
+        total_s += float(DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s)
+    return max(1, math.ceil(total_s / 60.0))
 
 
 def run_paths(results: Path, run: PlannedRun) -> tuple[Path, Path]:

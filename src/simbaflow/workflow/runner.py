@@ -66,6 +66,8 @@ _STEPS = re.compile(r"(\d+) of (\d+) steps \((\d+)%\) done")
 _RULE_ERROR = re.compile(r"^Error in rule (\w+):")
 _LOG_LINE = re.compile(r"^\s+log: (\S+)")
 _EXCEPTION = re.compile(r"^(\w+(?:Error|Exception)) in file .*, line \d+:$")
+_MESSAGE_LINE = re.compile(r"^\s+message: (.+)$")
+_MANIFEST = re.compile(r"(?:^|[\s/])batches/([^/\s,]+)\.json\b")
 #: How long Snakemake gets to stop its jobs after SIGTERM before it is killed.
 STOP_GRACE_S = 20.0
 
@@ -102,6 +104,44 @@ def first_failure(lines: list[str]) -> tuple[str, str, str | None] | None:
                     break
         return rule, cause or "see the log above", log
     return None
+
+
+def failed_batch_jobs(lines: list[str]) -> dict[str, str]:
+    """``{batch: why}`` of the ``simulate_batch`` jobs Snakemake's output reports as failed.
+
+    Each job's error block names its manifest on its ``output:`` line
+    (``results/<study>/batches/<batch>.json``); ``why`` is the first sentence of
+    its ``message:`` line, the executor's account of the job (the SLURM
+    executor's: ``SLURM-job '37' failed, SLURM status is: 'TIMEOUT'``), or ""
+    when there is none (the local executor prints ``message: None``).
+    """
+    failed: dict[str, str] = {}
+    for k, line in enumerate(lines):
+        match = _RULE_ERROR.match(line)
+        if not match or match.group(1) != "simulate_batch":
+            continue
+        batch, why = None, ""
+        for follow in lines[k + 1 : k + 40]:
+            if not follow.startswith(" "):  # the block's lines are indented; anything else ends it
+                break
+            message = _MESSAGE_LINE.match(follow)
+            if message and message.group(1).strip() != "None" and not why:
+                why = message.group(1).strip().split(". ")[0].rstrip(".")
+            output = _MANIFEST.search(follow) if follow.lstrip().startswith("output:") else None
+            if output:
+                batch = output.group(1)
+        if batch:
+            failed[batch] = why
+    return failed
+
+
+def _ended_by_its_own_error(log: Path) -> bool:
+    """Whether a batch job's log ends with the batch's own one-line error (``simbaflow: ...``): its exit, not a kill."""
+    try:
+        tail = [x.strip() for x in log.read_text(errors="replace").splitlines() if x.strip()]
+    except OSError:
+        return False
+    return bool(tail) and tail[-1].startswith("simbaflow: ")
 
 
 def _stream_with_progress(cmd: list[str], lock_fd: int | None = None) -> tuple[int, list[str]]:
@@ -218,8 +258,10 @@ def _run_locked(spec_path: Path, spec: dict, results: Path, cores: int, report: 
             # metrics.csv (and what follows from it) must be gathered again from the redone runs.
             (results / "metrics.csv").unlink(missing_ok=True)
             print(f"simbaflow: redoing failed or unfinished runs of {len(redo)} batch(es): {', '.join(redo)}")
-    code, lines = _stream_with_progress(
-        snakemake_command(spec_path, cores, engine_args[1:], profile=profile, config=engine_args[:1]), lock_fd)
+    command = snakemake_command(spec_path, cores, engine_args[1:], profile=profile, config=engine_args[:1])
+    code, lines = _stream_with_progress(command, lock_fd)
+    if code != 0 and spec.get("simulate"):
+        code, lines = _finish_after_lost_batches(results, command, lock_fd, code, lines)
     if code != 0:
         failure = first_failure(lines)
         table, selection = results / "candidates.csv", results / "selection.json"
@@ -238,6 +280,34 @@ def _run_locked(spec_path: Path, spec: dict, results: Path, cores: int, report: 
     if report:
         return build_report(spec_path, cores)
     return 0
+
+
+def _finish_after_lost_batches(results: Path, command: list[str], lock_fd: int, code: int,
+                              lines: list[str]) -> tuple[int, list[str]]:
+    """Record the runs of batch jobs killed from outside as failed, then let the workflow finish.
+
+    Snakemake runs nothing downstream of a failed job, so a batch the scheduler
+    killed (time limit, lost node, cancellation) would leave no ``metrics.csv``.
+    A failed ``simulate_batch`` job whose executor reports its fate and whose
+    log does not end with the batch's own error (a bad project, a refused
+    licence: those stop the sweep) is lost: its unfinished runs are recorded as
+    failed with that fate, and the workflow is run once more to gather, select
+    and report. Returns that run's exit code and output, else ``code`` and ``lines``.
+    """
+    from simbaflow.simulate.batch import record_unfinished_batches
+    from simbaflow.simulate.plan import Plan
+
+    plan_path = results / "plan.json"
+    if not plan_path.exists():
+        return code, lines
+    lost = {batch: why for batch, why in failed_batch_jobs(lines).items()
+            if why and not _ended_by_its_own_error(results / "logs" / "simulate" / f"{batch}.log")}
+    recorded = record_unfinished_batches(results, Plan.read(plan_path), lost) if lost else []
+    if not recorded:
+        return code, lines
+    print(f"simbaflow: {len(recorded)} batch job(s) ended before finishing: {', '.join(recorded)}; their unfinished "
+          "runs are recorded as failed (the next sweep redoes them)", flush=True)
+    return _stream_with_progress(command, lock_fd)
 
 
 def build_report(spec_path: Path, cores: int = 1) -> int:
