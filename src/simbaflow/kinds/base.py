@@ -71,6 +71,9 @@ class StudyKind:
         The promotion target when none is given.
     control_period_s
         ``control_period_s(spec)``: the sample period bench records are timed with.
+    decision_fields
+        Candidate fields the review page shows as the chosen gains and coefficients
+        (``<field>_fixed`` beside each when the candidate has it).
     """
 
     name: str
@@ -89,6 +92,7 @@ class StudyKind:
     export: Callable[..., Any] | None = None
     default_target: str = "spin"
     control_period_s: Callable[[dict], float] | None = None
+    decision_fields: tuple[str, ...] = ()
 
     def design_signals(self) -> dict[str, tuple[str, ...]]:
         """For :func:`simbaflow.simulate.plan.simulate_settings`: each design kind's signal keys."""

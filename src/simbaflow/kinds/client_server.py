@@ -62,4 +62,7 @@ KIND = StudyKind(
     waveforms="client_server",
     export=_export,
     control_period_s=lambda spec: float(spec["ac"]["ts_s"]),
+    decision_fields=("server_kp", "server_kr", "server_phi_prime_rad", "client_kp", "client_kr",
+                     "client_phi_prime_rad", "k_gain", "discretisation", "server_b0", "server_b1", "server_a1",
+                     "client_b0", "client_b1", "client_a1"),
 )

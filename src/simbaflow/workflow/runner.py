@@ -152,7 +152,9 @@ def _run_locked(spec_path: Path, spec: dict, results: Path, cores: int, report: 
             select_to_json(spec_path, table, selection, metrics if metrics.exists() else None)
         raise SimbaflowError(f"the workflow for {spec_path} failed (snakemake exit {code}); see its log above", exit_code=code)
     if report:
-        return build_report(spec_path, cores)
+        build_report(spec_path, cores)
+    # Last line: the page to decide from.
+    print(f"review: {results / 'review.html'}", flush=True)
     return 0
 
 
