@@ -335,9 +335,14 @@ def _diff_rows(diff: list[str]) -> list[list[str]]:
     return rows
 
 
+#: Parts of a ``#define`` name that mark a gain or coefficient: listed first in the summary.
+_GAIN_NAMES = ("_KP", "_KI", "_KR", "_A0", "_A1", "_B0", "_B1", "K_GAIN")
+
+
 def _value_changes(diff: list[str]) -> list[str]:
-    """Diff lines of ``#define`` values (upper-case names), not of the provenance comment."""
-    return [line for line in diff if line.split(":", 1)[0].isupper()]
+    """Diff lines of ``#define`` values (upper-case names), not of the provenance comment; gains first."""
+    values = [line for line in diff if line.split(":", 1)[0].isupper()]
+    return sorted(values, key=lambda line: not any(g in line.split(":", 1)[0] for g in _GAIN_NAMES))
 
 
 CSS = """
