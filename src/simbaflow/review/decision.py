@@ -211,23 +211,54 @@ def waveform_panels(selection: dict, sim: dict, style: str, metrics: pd.DataFram
             df = run(mine)
             # The client tracks k_gain × the server's current: that product is its reference.
             scale = ref_scale if ref_scale is not None else float(selection["candidate"].get("k_gain", 1.0))
-            t_ref, y_ref = minmax_decimate(df["time_s"].to_numpy(), df[ref_signal].to_numpy() * scale, columns)
+            t_all, ref = df["time_s"].to_numpy(), df[ref_signal].to_numpy() * scale
+            window = zoom_window(t_all, ref, style)
             ref_label = ref_signal if scale == 1.0 else f"{scale:g} × {ref_signal}"
-            traces = [(f"reference: {ref_label}", t_ref, y_ref, "reference")]
+            series = [(f"reference: {ref_label}", t_all, ref, "reference")]
             for role, cid in [("winner", chosen)] + [("runner-up", c) for c in others]:
                 path = _run_file(metrics, cid, design)
-                if path is None:
+                if path is not None:
+                    d = run(path)
+                    series.append((f"{role} {cid}", d["time_s"].to_numpy(), d[signal].to_numpy(), role))
+            ylabel = f"{signal} ({unit})" if unit else signal
+            for (lo, hi), label in ((None, None), ""), (window, "zoom: "):
+                if label and lo is None:
                     continue
-                d = run(path)
-                t, y = minmax_decimate(d["time_s"].to_numpy(), d[signal].to_numpy(), columns)
-                traces.append((f"{role} {cid}", t, y, role))
-            panels.append({"title": f"{design}: {title}", "ylabel": f"{signal} ({unit})" if unit else signal,
-                           "traces": traces})
+                traces = []
+                for name, t, y, role in series:
+                    keep = slice(None) if lo is None else (t >= lo) & (t <= hi)
+                    traces.append((name, *minmax_decimate(t[keep], y[keep], columns), role))
+                when = "" if lo is None else f" ({lo * 1e3:.3g}–{hi * 1e3:.3g} ms)"
+                panels.append({"title": f"{label}{design}: {title}{when}", "ylabel": ylabel, "traces": traces})
     return panels
 
 
+def zoom_window(t: np.ndarray, reference: np.ndarray, style: str) -> tuple[float | None, float | None]:
+    """Where the candidates differ: the largest reference step after start-up, or the last tenth of an AC run.
+
+    A step window runs from just before the step to 60 % of the way to the next one.
+    """
+    if len(t) < 2:
+        return None, None
+    if style == "client_server":
+        return float(t[-1] - 0.1 * (t[-1] - t[0])), float(t[-1])
+    span = float(np.nanmax(reference) - np.nanmin(reference))
+    if not span:
+        return None, None
+    jumps = np.flatnonzero(np.abs(np.diff(reference)) > 0.2 * span)
+    later = jumps[t[jumps] > t[0] + 1e-3 * (t[-1] - t[0])]
+    if not len(later):
+        return None, None
+    i = later[np.argmax(np.abs(np.diff(reference)[later]))]
+    nxt = later[t[later] > t[i] + 1e-9]
+    end = float(t[nxt[0]]) if len(nxt) else float(t[-1])
+    length = 0.6 * (end - float(t[i]))
+    return float(t[i]) - 0.05 * length, float(t[i]) + length
+
+
+# The winner broad and underneath, runners-up thin on top: where they coincide, both stay visible.
 _STYLE = {"reference": {"color": "black", "lw": 1.2, "ls": "--", "zorder": 4},
-          "winner": {"color": "#d62728", "lw": 1.6, "zorder": 3}}
+          "winner": {"color": "#d62728", "lw": 2.4, "alpha": 0.75, "zorder": 2}}
 _CYCLE = ["#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 
 
@@ -244,7 +275,7 @@ def waveform_figure(panels: list[dict], panel_height_in: float = 3.0) -> str | N
     for ax, panel in zip(axes[:, 0], panels):
         colours = iter(_CYCLE * (1 + len(panel["traces"]) // len(_CYCLE)))
         for label, t, y, role in panel["traces"]:
-            style = dict(_STYLE.get(role) or {"lw": 0.9, "alpha": 0.85, "zorder": 2, "color": next(colours)})
+            style = dict(_STYLE.get(role) or {"lw": 0.9, "alpha": 0.9, "zorder": 3, "color": next(colours)})
             ax.plot(np.asarray(t) * 1e3, y, label=label, **style)
         ax.set(title=panel["title"], xlabel="time (ms)", ylabel=panel["ylabel"])
         ax.grid(alpha=0.3)
@@ -289,7 +320,7 @@ def tradeoff_figure(rows: list[dict], selection: dict, margins: list[dict]) -> t
     ax.set(xlabel=x_name, ylabel=f"{metric} ({sense})",
            title="Objective against the tightest constraint")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best", framealpha=0.9)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _png(fig), x_name
 
 
