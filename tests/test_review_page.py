@@ -192,7 +192,7 @@ def test_decision_is_on_the_first_screen_without_console_errors(small_study, tmp
 if __name__ == "__main__":
     import tempfile
 
-    page, png = Path(sys.argv[1]), Path(sys.argv[2])
+    page, png = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
     with tempfile.TemporaryDirectory() as tmp:
         boxes, errors = measure(page, Path(tmp))
         errors += screenshot(page, png, Path(tmp))

@@ -234,14 +234,16 @@ def waveform_panels(selection: dict, sim: dict, style: str, metrics: pd.DataFram
 
 
 def zoom_window(t: np.ndarray, reference: np.ndarray, style: str) -> tuple[float | None, float | None]:
-    """Where the candidates differ: the largest reference step after start-up, or the last tenth of an AC run.
+    """Where the candidates differ: the largest reference step after start-up, or the end of an AC run.
 
-    A step window runs from just before the step to 60 % of the way to the next one.
+    A step window runs from just before the step to 60 % of the way to the next one;
+    an AC window is the last 2.5 % of the run (5 ms of 0.2 s: a quarter period at 50 Hz,
+    the PWM periods resolved).
     """
     if len(t) < 2:
         return None, None
     if style == "client_server":
-        return float(t[-1] - 0.1 * (t[-1] - t[0])), float(t[-1])
+        return float(t[-1] - 0.025 * (t[-1] - t[0])), float(t[-1])
     span = float(np.nanmax(reference) - np.nanmin(reference))
     if not span:
         return None, None
@@ -257,7 +259,8 @@ def zoom_window(t: np.ndarray, reference: np.ndarray, style: str) -> tuple[float
 
 
 # The winner broad and underneath, runners-up thin on top: where they coincide, both stay visible.
-_STYLE = {"reference": {"color": "black", "lw": 1.2, "ls": "--", "zorder": 4},
+# The reference dashed and underneath: a switched one (the AC server current) would otherwise hide the rest.
+_STYLE = {"reference": {"color": "black", "lw": 1.1, "ls": "--", "zorder": 1},
           "winner": {"color": "#d62728", "lw": 2.4, "alpha": 0.75, "zorder": 2}}
 _CYCLE = ["#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 
