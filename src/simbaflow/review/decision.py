@@ -397,7 +397,8 @@ REPORT_CSS = """
 div.h-screen:has(#decision){align-items:flex-start}
 div.max-w-lg:has(#decision){max-width:60rem}
 .sf-review code::before,.sf-review code::after{content:none}
-.sf-review table{margin:0 0 6px}.sf-review td,.sf-review th{padding:1px 6px}
+.sf-review table{margin:0 0 6px}.sf-review td,.sf-review th{padding:1px 5px;font-size:12px}
+.sf-review .row{gap:10px}
 """
 
 
