@@ -66,6 +66,25 @@ def test_sample_period_must_be_whole_microseconds():
     assert schedule_warning(1 / 10000) is None
 
 
+def test_disagreement_beyond_threshold_is_named():
+    import pandas as pd
+
+    from simbaflow.review.decision import disagreements
+
+    metrics = pd.DataFrame([
+        {"candidate_id": "w", "design": "discrete_pi", "status": "ok", "overshoot_pct": 12.0,
+         "analytic_overshoot_pct": 8.0, "settling_time_s": 2.1e-3, "analytic_settling_time_s": 2.0e-3},
+        {"candidate_id": "w", "design": "continuous_pi", "status": "ok", "overshoot_pct": 8.5,
+         "analytic_overshoot_pct": 8.0, "settling_time_s": 3.0e-3, "analytic_settling_time_s": 2.0e-3},
+        {"candidate_id": "other", "design": "discrete_pi", "status": "ok", "overshoot_pct": 30.0,
+         "analytic_overshoot_pct": 8.0, "settling_time_s": 2.0e-3, "analytic_settling_time_s": 2.0e-3},
+    ])
+    found = disagreements(metrics, "w")
+    # 4 pp of overshoot (> 2) on discrete_pi, 50 % of settling (> 25 %) on continuous_pi; nothing else.
+    assert len(found) == 2
+    assert found[0].startswith("discrete_pi.overshoot_pct") and found[1].startswith("continuous_pi.settling_time_s")
+
+
 def test_margins_tightest_first():
     margins = constraint_margins({"overshoot_pct": {"max": 10}, "phase_margin_deg": {"min": 45}, "stable": True},
                                  {"overshoot_pct": 8.99913, "phase_margin_deg": 70.2543, "stable": True})
