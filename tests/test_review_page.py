@@ -94,19 +94,26 @@ def test_margins_tightest_first():
 
 # --- a real browser ---------------------------------------------------------------------------------------
 
+# Measures once the layout has settled (the report renders its front page and job graph after load):
+# the same boxes on four polls in a row, 250 ms apart.
 _PROBE = """<script>
 (function () {
+  var last = '', same = 0;
   function probe() {
     var el = document.getElementById('decision');
-    if (!el) { return setTimeout(probe, 100); }
+    if (!el) { return setTimeout(probe, 250); }
     var box = function (e) { var r = e.getBoundingClientRect(); return {top: r.top, bottom: r.bottom}; };
+    var now = JSON.stringify({viewport: [innerWidth, innerHeight], section: box(el),
+      heading: box(el.querySelector('h1')), gains: box(el.querySelector('table.gains'))});
+    same = now === last ? same + 1 : 0;
+    last = now;
+    if (same < 4) { return setTimeout(probe, 250); }
     var out = document.createElement('pre');
     out.id = 'sf-probe';
-    out.textContent = JSON.stringify({viewport: [innerWidth, innerHeight], section: box(el),
-      heading: box(el.querySelector('h1')), gains: box(el.querySelector('table.gains'))});
+    out.textContent = now;
     document.body.appendChild(out);
   }
-  window.addEventListener('load', function () { setTimeout(probe, 200); });
+  window.addEventListener('load', function () { setTimeout(probe, 250); });
 })();
 </script>"""
 

@@ -391,11 +391,11 @@ padding:2px 6px;text-align:left;font-size:13px}.sf-review th{background:#f3f3f3}
 """
 
 
-#: On the report's front page: Snakemake centres its content vertically (a page taller than the window
-#: loses its top) and keeps the description narrow; these undo both for the page holding the decision.
+#: On the report's front page: Snakemake centres its content (a page taller or wider than the window
+#: loses its top or left) and keeps the description narrow; these undo both for the page holding the decision.
 REPORT_CSS = """
-div.h-screen:has(#decision){align-items:flex-start}
-div.max-w-lg:has(#decision){max-width:60rem}
+div.h-screen:has(#decision){align-items:flex-start;justify-content:flex-start}
+div.max-w-lg:has(#decision){max-width:60rem;min-width:48rem}
 .sf-review code::before,.sf-review code::after{content:none}
 .sf-review table{margin:0 0 6px}.sf-review td,.sf-review th{padding:1px 5px;font-size:12px}
 .sf-review .row{gap:10px}
@@ -415,23 +415,19 @@ def decision_section(selection: dict, fields: tuple[str, ...], margins: list[dic
         values = _value_changes(preview.diff)
         header = f"<code>{html.escape(preview.header)}</code>"
         if values:
-            what = (f"changes {len(values)} value(s) of {header}: " + "; ".join(html.escape(v) for v in values[:4])
-                    + ("; …" if len(values) > 4 else ""))
+            what = (f"changes {len(values)} value(s) of {header}: " + "; ".join(html.escape(v) for v in values[:3])
+                    + (f"; and {len(values) - 3} more (diff below)" if len(values) > 3 else ""))
         elif preview.diff:
             what = (f"changes no gain or coefficient of {header}, only its provenance comment ("
                     + ", ".join(html.escape(line.split(":", 1)[0]) for line in preview.diff) + ")")
         else:
             what = f"leaves {header} unchanged"
-        firmware = f"<p><b>Promoting</b> (<code>simbaflow promote {html.escape(selection_path_hint(selection))}</code>) {what}.</p>"
+        firmware = f"<p><b>Promoting</b> {what}.</p>"
     return (f"<section id='decision' class='sf-review'>"
             f"<h1>Decision: promote <code>{cid}</code></h1>"
             f"<p class='why'>{html.escape(selection['reason'])}.</p>{warn}{firmware}"
             f"<div class='row'><div>{_gains_table(selection['candidate'], fields)}</div>"
             f"<div>{_margins_table(margins)}</div></div>{link}</section>")
-
-
-def selection_path_hint(selection: dict) -> str:
-    return f"results/{selection['study']}/selection.json"
 
 
 def ranking_table(selection: dict, limit: int = 10) -> str:
@@ -500,8 +496,9 @@ def write_review(selection: dict, rows: list[dict], metrics: pd.DataFrame | None
     body = (
         section
         + "<div class='sf-review'>"
-        + f"<h2 id='firmware'>What promotion changes in <code>{html.escape(preview.header)}</code> "
-          "(<code>promote --dry-run</code>)</h2>"
+        + f"<h2 id='firmware'>What promotion changes in <code>{html.escape(preview.header)}</code></h2>"
+        + f"<p><small>As <code>simbaflow promote results/{html.escape(selection['study'])}/selection.json "
+          "--dry-run</code> prints it; nothing was written.</small></p>"
         + (f"<div class='warn'>⚠ refused: {html.escape(preview.refused)}</div>" if preview.refused else diff_block)
         + notes
         + ("<h2 id='waveforms'>Simulated waveforms: the winner, its reference and the two nearest runners-up</h2>"
