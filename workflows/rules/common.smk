@@ -52,7 +52,8 @@ def figure(name):
 
 
 def final_outputs():
-    outputs = [*evaluated_batches(), f"{RESULTS}/candidates.csv", f"{RESULTS}/selection.json"]
+    outputs = [*evaluated_batches(), f"{RESULTS}/candidates.csv", f"{RESULTS}/selection.json", f"{RESULTS}/selection.html",
+               f"{RESULTS}/review.html"]
     outputs += [figure(name) for name in KIND.figures]
     if SIMULATE:
         outputs += [f"{RESULTS}/metrics.csv", f"{RESULTS}/figures/waveforms.html", figure("sim_metrics_heatmap"),

@@ -1,5 +1,24 @@
-# Review: the kind's analytic figures, the simulated figures, one page per candidate, bench
-# comparisons; each output carries its caption from workflows/report/.
+# Review: the decision page, the kind's analytic figures, the simulated figures, one page per
+# candidate, bench comparisons; each output carries its caption from workflows/report/.
+
+
+rule review_page:
+    input:
+        spec=SPEC_PATH,
+        candidates=f"{RESULTS}/candidates.csv",
+        metrics=[f"{RESULTS}/metrics.csv"] if SIMULATE else [],
+        selection=f"{RESULTS}/selection.json",
+        # The header diff is against the firmware as it is now: a promotion redoes the page.
+        headers=glob.glob("firmware/include/*gains.h"),
+    output:
+        page=report(f"{RESULTS}/review.html", caption="../report/review.rst", category="Decision"),
+        # The decision section alone: workflow.rst puts it on the report's front page.
+        section=f"{RESULTS}/review_decision.html",
+    run:
+        from simbaflow.workflow.steps import review_page
+
+        review_page(input.spec, input.candidates, input.metrics[0] if input.metrics else None, input.selection,
+                    output.page, output.section)
 
 
 rule design_figures:

@@ -75,6 +75,9 @@ class StudyKind:
         ``count(spec)``: how many candidates the sweep has, without expanding it.
     text_columns
         Columns of ``candidates.csv`` holding text (no constraint or objective may name them).
+    decision_fields
+        Candidate fields the review page shows as the chosen gains and coefficients
+        (``<field>_fixed`` beside each when the candidate has it).
     """
 
     name: str
@@ -95,6 +98,7 @@ class StudyKind:
     control_period_s: Callable[[dict], float] | None = None
     count: Callable[[dict], int] = lambda spec: 0
     text_columns: tuple[str, ...] = ("candidate_id", "status", "reason")
+    decision_fields: tuple[str, ...] = ()
 
     def design_signals(self) -> dict[str, tuple[str, ...]]:
         """For :func:`simbaflow.simulate.plan.simulate_settings`: each design kind's signal keys."""

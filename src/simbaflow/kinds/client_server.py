@@ -64,4 +64,7 @@ KIND = StudyKind(
     count=lambda spec: sweep_size(spec["ac"]["sweep"]),
     text_columns=("candidate_id", "discretisation", "status", "reason"),
     control_period_s=lambda spec: float(spec["ac"]["ts_s"]),
+    decision_fields=("server_kp", "server_kr", "server_phi_prime_rad", "client_kp", "client_kr",
+                     "client_phi_prime_rad", "k_gain", "discretisation", "server_b0", "server_b1", "server_a1",
+                     "client_b0", "client_b1", "client_a1"),
 )

@@ -67,4 +67,6 @@ KIND = StudyKind(
                   "a0_hex", "a1_hex", "status", "reason"),
     # The first swept rate: what the promoted firmware runs unless the sweep has several.
     control_period_s=lambda spec: 1.0 / float(spec["sweep"]["fs_hz"][0]),
+    decision_fields=("kp", "ki", "a1", "a0", "xi", "wn_rad_s", "method", "realisation", "delay_samples", "fs_hz",
+                     "ts_s"),
 )

@@ -1,4 +1,4 @@
-"""Review artefacts of the simulate stage: interactive waveforms, metric maps, candidate pages."""
+"""Review artefacts of the simulate stage: waveform pages, metric maps, candidate pages."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from simbaflow.core import atomic  # noqa: E402
+from simbaflow.review.decimate import minmax_decimate  # noqa: E402
 from simbaflow.simulate.runio import read_run_parquet  # noqa: E402
 from simbaflow.select.gather import analytic_model  # noqa: E402
 from simbaflow.core.paths import results_dir  # noqa: E402
@@ -48,7 +49,7 @@ def _run(path: str):
 
 
 def simulated_figures(spec: dict, sim: dict, style: str, metrics_csv, selection_json, outputs) -> None:
-    """``waveforms.html`` (interactive), the metric heatmap and the analytic-versus-simulated plot.
+    """``waveforms.html`` (static, decimated figures), the metric heatmap and the analytic-versus-simulated plot.
 
     ``style`` is the study kind's waveform page: ``steps`` (current and power
     designs against their reference steps) or ``client_server``.
@@ -65,78 +66,121 @@ def simulated_figures(spec: dict, sim: dict, style: str, metrics_csv, selection_
 
 
 def _label(row: dict) -> str:
-    return f"ξ = {row['xi']:.3g}, ωn = {row['wn_rad_s']:.4g}" if not math.isnan(row.get("xi", math.nan)) else row["candidate_id"]
+    return f"ξ = {row['xi']:.3g}, ωn = {row['wn_rad_s']:.4g} rad/s" if not math.isnan(row.get("xi", math.nan)) else row["candidate_id"]
+
+
+def _page(title: str, panels: list[tuple[str, list[dict]]], out: str) -> None:
+    """A static page of waveform figures (inline PNG, decimated per pixel column), each with its signals."""
+    from simbaflow.review.decision import CSS, waveform_figure
+
+    blocks = []
+    for heading, group in panels:
+        png = waveform_figure(group)
+        if png is None:
+            continue
+        names = sorted({label for p in group for label, *_ in p["traces"]})
+        blocks.append(f"<h2>{html.escape(heading)}</h2><img alt='{html.escape(heading)}' src='{png}'>"
+                      f"<p><small>Traces: {html.escape('; '.join(names))}.</small></p>")
+    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{CSS}body{{max-width:1100px;margin:8px auto;padding:0 12px}}</style></head>"
+            f"<body class='sf-review'><h1>{html.escape(title)}</h1><p><small>Decimated for display: the minimum "
+            "and maximum of every pixel column are kept, so peaks and the ripple envelope are drawn as in the full "
+            "run; full-resolution data in <code>runs/</code>.</small></p>" + "".join(blocks) + "</body></html>\n")
+    atomic.write_text(out, page)
+
+
+class _Runs:
+    """Run files read once, their signals decimated to the figure's pixel columns."""
+
+    def __init__(self):
+        from simbaflow.review.decision import FIGURE_DPI, WAVEFORM_WIDTH_IN
+
+        self.columns = int(WAVEFORM_WIDTH_IN * FIGURE_DPI)
+        self.cache: dict[str, pd.DataFrame] = {}
+
+    def trace(self, label: str, path: str, signal: str, role: str = "", scale: float = 1.0):
+        from simbaflow.review.decimate import minmax_decimate
+
+        df = self.cache.setdefault(path, _run(path))
+        t, y = minmax_decimate(df["time_s"].to_numpy(), df[signal].to_numpy() * scale, self.columns)
+        return (label, t, y, role)
+
+
+_UNITS = {"current": "A", "power": "W"}
 
 
 def _step_waveforms_html(spec, sim, metrics: pd.DataFrame, chosen: str, out: str) -> None:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
     analytic = {r["candidate_id"]: r for r in read_candidates(results_dir(spec) / "candidates.csv")}
     designs = sim["designs"]
     continuous = [d for d, c in designs.items() if analytic_model(c) == "continuous"]
     power = [d for d, c in designs.items() if c.get("kind") == "power"]
     current = [d for d, c in designs.items() if c.get("kind", "current") == "current"]
-    titles = []
-    panels = []
+    runs = _Runs()
+    groups = []
+
+    def ylabel(d):
+        return f"{designs[d]['response']} ({_UNITS.get(designs[d].get('kind', 'current'), '')})"
+
     for d in continuous:
-        titles.append(f"{d}: {designs[d]['response']} for each gain set")
         ok = metrics[(metrics.design == d) & (metrics.status == "ok")].drop_duplicates("run_id")
-        panels.append([(_label(analytic[r.run_id]), r.run_file, designs[d]["response"]) for r in ok.itertuples()]
-                      + [("reference", ok.run_file.iloc[0], designs[d]["reference"])] if len(ok) else [])
+        if not len(ok):
+            continue
+        traces = [runs.trace(f"reference: {designs[d]['reference']}", ok.run_file.iloc[0], designs[d]["reference"],
+                             "reference")]
+        traces += [runs.trace(_label(analytic[r.run_id]), r.run_file, designs[d]["response"],
+                              "winner" if r.candidate_id == chosen else "") for r in ok.itertuples()]
+        groups.append((f"{d}: {designs[d]['response']} for each gain set",
+                       [{"title": f"{d}, every gain set", "ylabel": ylabel(d), "traces": traces}]))
     mine = metrics[(metrics.candidate_id == chosen) & (metrics.status == "ok")]
-    titles.append(f"selected {chosen}: " + " vs ".join(current))
-    panels.append([(d, mine[mine.design == d].run_file.iloc[0], designs[d]["response"]) for d in current
-                   if (mine.design == d).any()]
-                  + ([("reference", mine[mine.design == current[0]].run_file.iloc[0], designs[current[0]]["reference"])]
-                     if current and (mine.design == current[0]).any() else []))
-    for d in power:
-        titles.append(f"selected {chosen}, {d}: {designs[d]['reference']} vs {designs[d]['response']}")
+    traces = []
+    for d in current:
         row = mine[mine.design == d]
-        panels.append([(name, row.run_file.iloc[0], designs[d][key]) for name, key in
-                       (("reference", "reference"), ("estimated", "response"))] if len(row) else [])
-    fig = make_subplots(rows=len(panels), cols=1, subplot_titles=titles, vertical_spacing=0.08)
-    cache: dict[str, pd.DataFrame] = {}
-    for i, traces in enumerate(panels, start=1):
-        for name, path, signal in traces:
-            df = cache.setdefault(path, _run(path))
-            fig.add_trace(go.Scattergl(x=df["time_s"] * 1e3, y=df[signal], name=name, mode="lines",
-                                       legendgroup=str(i), line={"width": 1}), row=i, col=1)
-        fig.update_xaxes(title_text="time (ms)", row=i, col=1)
-    fig.update_layout(height=360 * len(panels), title=f"Simulated waveforms ({spec['study']})",
-                      legend={"groupclick": "toggleitem"})
-    with atomic.atomic_path(out) as tmp:
-        fig.write_html(tmp, include_plotlyjs=True, full_html=True)
+        if len(row):
+            if not traces:
+                traces.append(runs.trace(f"reference: {designs[d]['reference']}", row.run_file.iloc[0],
+                                         designs[d]["reference"], "reference"))
+            traces.append(runs.trace(d, row.run_file.iloc[0], designs[d]["response"]))
+    if traces:
+        groups.append((f"selected {chosen}: " + " vs ".join(current),
+                       [{"title": f"selected {chosen}", "ylabel": ylabel(current[0]), "traces": traces}]))
+    for d in power:
+        row = mine[mine.design == d]
+        if len(row):
+            groups.append((f"selected {chosen}, {d}: {designs[d]['reference']} vs {designs[d]['response']}", [{
+                "title": f"selected {chosen}, {d}", "ylabel": ylabel(d),
+                "traces": [runs.trace(f"reference: {designs[d]['reference']}", row.run_file.iloc[0],
+                                      designs[d]["reference"], "reference"),
+                           runs.trace(f"estimated: {designs[d]['response']}", row.run_file.iloc[0],
+                                      designs[d]["response"], "winner")]}]))
+    _page(f"Simulated waveforms ({spec['study']})", groups, out)
 
 
 def _client_server_waveforms_html(spec, sim, metrics: pd.DataFrame, chosen: str, out: str) -> None:
     """Selected candidate: load voltage against its reference, server and client currents; then the
     client current of every simulated candidate."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
     design = _client_server_designs(sim)[0]
     cfg = sim["designs"][design]
     ok = metrics[(metrics.design == design) & (metrics.status == "ok")]
     mine = ok[ok.candidate_id == chosen]
-    fig = make_subplots(rows=3, cols=1, vertical_spacing=0.08, subplot_titles=[
-        f"selected {chosen}: load voltage and reference", f"selected {chosen}: server and client currents",
-        "client current of every simulated candidate (legend: phase error against the server)"])
+    runs = _Runs()
+    groups = []
     if len(mine):
-        df = _run(mine.run_file.iloc[0])
-        for row, keys in ((1, ("v_ref", "v_load")), (2, ("i_server", "i_client"))):
-            for key in keys:
-                fig.add_trace(go.Scattergl(x=df["time_s"] * 1e3, y=df[cfg[key]], name=f"{key} ({cfg[key]})",
-                                           mode="lines", line={"width": 1}), row=row, col=1)
-    for r in ok.itertuples():
-        df = _run(r.run_file)
-        fig.add_trace(go.Scattergl(x=df["time_s"] * 1e3, y=df[cfg["i_client"]], mode="lines", line={"width": 1},
-                                   name=f"{r.candidate_id}: {r.phase_error_deg:.2f}°"), row=3, col=1)
-    for row in (1, 2, 3):
-        fig.update_xaxes(title_text="time (ms)", row=row, col=1)
-    fig.update_layout(height=1100, title=f"Simulated waveforms ({spec['study']})")
-    with atomic.atomic_path(out) as tmp:
-        fig.write_html(tmp, include_plotlyjs=True, full_html=True)
+        path = mine.run_file.iloc[0]
+        groups.append((f"selected {chosen}: load voltage and reference", [{
+            "title": f"selected {chosen}: load voltage", "ylabel": "voltage (V)",
+            "traces": [runs.trace(f"v_ref ({cfg['v_ref']})", path, cfg["v_ref"], "reference"),
+                       runs.trace(f"v_load ({cfg['v_load']})", path, cfg["v_load"], "winner")]}]))
+        groups.append((f"selected {chosen}: server and client currents", [{
+            "title": f"selected {chosen}: currents", "ylabel": "current (A)",
+            "traces": [runs.trace(f"i_server ({cfg['i_server']})", path, cfg["i_server"]),
+                       runs.trace(f"i_client ({cfg['i_client']})", path, cfg["i_client"], "winner")]}]))
+    traces = [runs.trace(f"{r.candidate_id}: {r.phase_error_deg:.2f}°", r.run_file, cfg["i_client"],
+                         "winner" if r.candidate_id == chosen else "") for r in ok.itertuples()]
+    if traces:
+        groups.append(("client current of every simulated candidate (legend: phase error against the server)", [{
+            "title": f"client current ({cfg['i_client']}), every simulated candidate", "ylabel": "current (A)",
+            "traces": traces}]))
+    _page(f"Simulated waveforms ({spec['study']})", groups, out)
 
 
 def _heatmap(metrics: pd.DataFrame, out: str, metric_names) -> None:
@@ -160,9 +204,9 @@ def _heatmap(metrics: pd.DataFrame, out: str, metric_names) -> None:
     for i in range(len(ids)):
         for j in range(len(cols)):
             text = "failed" if failed[i, j] else (f"{table[i, j]:.3g}" if np.isfinite(table[i, j]) else "–")
-            ax.text(j, i, text, ha="center", va="center", fontsize=5, color="red" if failed[i, j] else "white")
-    ax.set_xticks(range(len(cols)), [f"{d}\n{m}" for d, m in cols], rotation=90, fontsize=6)
-    ax.set_yticks(range(len(ids)), ids, fontsize=5)
+            ax.text(j, i, text, ha="center", va="center", fontsize=6, color="red" if failed[i, j] else "white")
+    ax.set_xticks(range(len(cols)), [f"{d}\n{m}" for d, m in cols], rotation=90, fontsize=7)
+    ax.set_yticks(range(len(ids)), ids, fontsize=6)
     ax.set_title("Simulated metrics (colour per column: better is lighter)")
     with atomic.atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
@@ -189,8 +233,9 @@ def _agreement(metrics: pd.DataFrame, out: str, pairs) -> None:
 
 
 def svg_lines(series: list[tuple[str, np.ndarray, np.ndarray]], width: int = 720, height: int = 220,
-              points: int = 600) -> str:
-    """A small self-contained SVG line plot (no JavaScript), each series downsampled to ``points``."""
+              points: int = 480) -> str:
+    """A small self-contained SVG line plot (no JavaScript), each series reduced to at most ``points``
+    (minimum and maximum of every second pixel column, whole pixels)."""
     colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"]
     xs = np.concatenate([s[1] for s in series]) if series else np.array([0.0, 1.0])
     ys = np.concatenate([s[2] for s in series]) if series else np.array([0.0, 1.0])
@@ -209,8 +254,8 @@ def svg_lines(series: list[tuple[str, np.ndarray, np.ndarray]], width: int = 720
              f'<text x="{width - pad - 40}" y="{height - 8}">{x1 * 1e3:.3g} ms</text>',
              f'<text x="2" y="{pad}">{y1:.4g}</text><text x="2" y="{height - pad}">{y0:.4g}</text>']
     for k, (name, t, y) in enumerate(series):
-        step = max(1, len(t) // points)
-        pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in (px(a, b) for a, b in zip(t[::step], y[::step])))
+        t, y = minmax_decimate(t, y, points // 2)
+        pts = " ".join(f"{a:.0f},{b:.0f}" for a, b in (px(a, b) for a, b in zip(t, y)))
         colour = colours[k % len(colours)]
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1" points="{pts}"/>')
         parts.append(f'<text x="{pad + 5 + 150 * k}" y="{pad - 6}" fill="{colour}">{html.escape(name)}</text>')

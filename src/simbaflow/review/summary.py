@@ -11,6 +11,7 @@ import pandas as pd
 from simbaflow.core import atomic
 
 from simbaflow.review import figures
+from simbaflow.review.decision import objective_of, ranking_table, rejected_summary
 from simbaflow.core.tables import row_from_json
 
 _SUMMARY_FIELDS_DC = ["kp", "ki", "xi", "wn_rad_s", "method", "realisation", "fs_hz", "delay_samples", "a0", "a1",
@@ -56,7 +57,7 @@ def selection_html(selection_json: str, out_html: str) -> None:
     cons = "".join(
         f"<li><code>{html.escape(k)}</code>: {html.escape(json.dumps(v))}</li>" for k, v in sel["constraints"].items()
     )
-    (objective_metric,) = sel["objective"].values()
+    _, objective_metric, _ = objective_of(sel)  # the objective may carry a tie_rel beside its metric
     runner_columns = [objective_metric] + [k for k in ("overshoot_pct", "phase_error_deg", "phase_margin_deg")
                                            if k in cand and k != objective_metric]
     runners = "".join(
@@ -64,14 +65,6 @@ def selection_html(selection_json: str, out_html: str) -> None:
         + "".join(f"<td>{_cell(r.get(k))}</td>" for k in runner_columns)
         + "</tr>"
         for r in sel["runners_up"]
-    )
-    rejected = "".join(
-        f"<tr><td>{html.escape(r['candidate_id'])}</td><td>{html.escape('; '.join(r['broken']))}</td></tr>"
-        for r in sel["rejected"]
-    )
-    ranking = "".join(
-        f"<tr><td>{i}</td><td>{html.escape(r['candidate_id'])}</td><td>{_cell(r.get(objective_metric))}</td></tr>"
-        for i, r in enumerate(sel["ranking"], start=1)
     )
     prov = "".join(f"<li>{html.escape(k)}: <code>{html.escape(str(v))}</code></li>" for k, v in sel["provenance"].items())
     page = f"""<!DOCTYPE html>
@@ -82,9 +75,9 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}}</style></head><bo
 <p>{html.escape(sel['reason'])}.</p>
 <h2>Constraints ({html.escape(json.dumps(sel['objective']))})</h2><ul>{cons}</ul>
 <h2>Chosen gains and metrics</h2><table>{rows}</table>
-<h2>Ranking of the feasible candidates</h2><table><tr><th>#</th><th>candidate</th><th>{html.escape(objective_metric)}</th></tr>{ranking}</table>
+<h2>Ranking of the feasible candidates</h2>{ranking_table(sel, limit=len(sel['ranking']))}
 <h2>Runners-up</h2><table><tr><th>candidate</th>{"".join(f"<th>{html.escape(c)}</th>" for c in runner_columns)}</tr>{runners}</table>
-<h2>Rejected candidates ({len(sel['rejected'])})</h2><table><tr><th>candidate</th><th>broken constraints</th></tr>{rejected}</table>
+<h2>Rejected candidates ({len(sel['rejected'])})</h2>{rejected_summary(sel)}
 <h2>Provenance</h2><ul><li>spec: <code>{html.escape(sel['spec_path'])}</code></li>{prov}</ul>
 </body></html>
 """

@@ -278,7 +278,9 @@ def _run_locked(spec_path: Path, spec: dict, results: Path, cores: int, report: 
         raise SweepFailure(f"the workflow for {spec_path} failed (snakemake exit {code}); see its output above",
                            exit_code=code)
     if report:
-        return build_report(spec_path, cores)
+        build_report(spec_path, cores)
+    # Last line: the page to decide from.
+    print(f"review: {results / 'review.html'}", flush=True)
     return 0
 
 

@@ -171,3 +171,43 @@ def candidate_pages(spec_path: str | Path, candidates_csv: str, metrics_csv: str
 
     spec = load_spec(spec_path)
     pages(spec, kind_of(spec).simulate_settings(spec), candidates_csv, metrics_csv, selection_json, outputs)
+
+
+def promotion_preview(selection_json: str | Path, firmware_dir: str | Path = "firmware"):
+    """What ``simbaflow promote --dry-run`` would say: header, old → new diff, notes, or the refusal.
+
+    Nothing is written. Lives here, above every stage, because review comes before
+    promote in the layers.
+    """
+    from simbaflow.core.errors import SimbaflowError
+    from simbaflow.kinds import promote
+    from simbaflow.review.decision import Preview
+
+    try:
+        result = promote(selection_json, firmware_dir=firmware_dir, dry_run=True)
+    except (SimbaflowError, ValueError) as exc:
+        return Preview(refused=str(exc))
+    return Preview(header=str(result.header), diff=list(result.diff), warnings=list(result.warnings))
+
+
+def review_page(spec_path: str | Path, candidates_csv: str, metrics_csv: str | None, selection_json: str,
+                out_html: str, out_fragment: str, firmware_dir: str | Path = "firmware") -> list[str]:
+    """``review.html`` (the decision page) and its decision section for the report's front page."""
+    from simbaflow.review.decision import write_review
+
+    spec = load_spec(spec_path)
+    kind = kind_of(spec)
+    selection = json.loads(Path(selection_json).read_text())
+    rows = read_candidates(candidates_csv)
+    metrics = None
+    if metrics_csv:
+        from simbaflow.select.gather import merge_simulated
+
+        rows, _ = merge_simulated(rows, metrics_csv)
+        metrics = pd.read_csv(metrics_csv, dtype={"message": str, "engine": str, "run_file": str})
+    ts_s = selection["candidate"].get("ts_s")
+    if ts_s is None and kind.control_period_s is not None:
+        ts_s = kind.control_period_s(spec)
+    sim = kind.simulate_settings(spec) if metrics is not None else {}
+    return write_review(selection, rows, metrics, sim, kind.waveforms, kind.decision_fields, ts_s,
+                        promotion_preview(selection_json, firmware_dir), out_html, out_fragment)
