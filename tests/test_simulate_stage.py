@@ -150,6 +150,14 @@ def test_killed_sweep_resumes_without_redoing_finished_runs(tmp_path):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    # Snakemake runs in a session of its own and gets SIGTERM when the sweep dies; it holds the
+    # sweep lock until it and its jobs have stopped, so wait for that before resuming.
+    from test_sweep_refusals import _sweep_processes
+
+    deadline = time.monotonic() + 60
+    while _sweep_processes(work.resolve()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _sweep_processes(work.resolve()), "Snakemake outlived the killed sweep"
     finished = {p: p.stat().st_mtime_ns for p in runs.glob("*/*.json")}
     assert finished, "no run finished before the kill"
     assert not (work / "results" / "killstudy" / "metrics.csv").exists(), "the sweep ended before it was killed"

@@ -144,6 +144,16 @@ def _ended_by_its_own_error(log: Path) -> bool:
     return bool(tail) and tail[-1].startswith("simbaflow: ")
 
 
+def _stop_with_parent() -> None:
+    """In the Snakemake child: get SIGTERM when the sweep process dies, even by SIGKILL (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # elsewhere Snakemake outlives a killed sweep, holding the lock until it ends
+
+
 def _stream_with_progress(cmd: list[str], lock_fd: int | None = None) -> tuple[int, list[str]]:
     """Run Snakemake in its own process group, echoing its output with an estimate of the time left.
 
@@ -157,7 +167,8 @@ def _stream_with_progress(cmd: list[str], lock_fd: int | None = None) -> tuple[i
     """
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                            start_new_session=True, pass_fds=(lock_fd,) if lock_fd is not None else ())
+                            start_new_session=True, pass_fds=(lock_fd,) if lock_fd is not None else (),
+                            preexec_fn=_stop_with_parent)
     assert proc.stdout is not None
     received: list[int] = []
 
