@@ -29,13 +29,17 @@ METRIC_COLUMNS = [
     "analytic_client_tracking_error_pct",
     # AC start-up and k_gain step (one-period sliding fundamentals, 2 % band)
     "startup_settling_s", "client_startup_settling_s", "kgain_step_settling_s",
+    # AC: the client figures above use the currents at the control ticks; these the full waveforms
+    "client_tracking_error_waveform_pct", "phase_error_waveform_deg", "phase_error_waveform_abs_deg",
+    "analytic_phase_error_waveform_deg", "analytic_client_tracking_error_waveform_pct",
 ]
 
 #: Simulated metrics a selection may name as ``<design>.<metric>``.
 SELECTABLE = ("overshoot_pct", "rise_time_s", "settling_time_s", "steady_state_error", "ripple_pp", "iae", "itae",
               "duty_saturation_s", "tracking_error_pct", "power_error_pct", "power_overshoot_pct", "status",
               "voltage_amplitude_error_pct", "voltage_thd_pct", "client_tracking_error_pct", "phase_error_deg",
-              "phase_error_abs_deg", "startup_settling_s", "client_startup_settling_s", "kgain_step_settling_s")
+              "phase_error_abs_deg", "startup_settling_s", "client_startup_settling_s", "kgain_step_settling_s",
+              "client_tracking_error_waveform_pct", "phase_error_waveform_deg", "phase_error_waveform_abs_deg")
 
 
 def analytic_model(cfg: dict) -> str:
@@ -49,7 +53,7 @@ def measure_ac_run(parquet: Path, cfg: dict, f0_hz: float, k_gain: float, ts_s: 
     See :func:`simbaflow.ac_metrics.client_server_metrics` and
     :func:`simbaflow.ac_metrics.transient_metrics`; the design's
     ``kgain_factor`` signal, when it names one, gives the k_gain step; the
-    transient figures take the currents at the control ticks ``k·ts_s``.
+    client figures take the currents at the control ticks ``k·ts_s``.
     """
     from simbaflow.ac_metrics import client_server_metrics, transient_metrics
 
@@ -57,7 +61,7 @@ def measure_ac_run(parquet: Path, cfg: dict, f0_hz: float, k_gain: float, ts_s: 
     t = df["time_s"].to_numpy()
     waves = [df[cfg[k]].to_numpy() for k in ("v_load", "i_server", "i_client", "v_ref")]
     factor = df[cfg["kgain_factor"]].to_numpy() if cfg.get("kgain_factor") else None
-    return {**client_server_metrics(t, *waves, f0_hz=f0_hz, k_gain=k_gain),
+    return {**client_server_metrics(t, *waves, f0_hz=f0_hz, k_gain=k_gain, ts_s=ts_s),
             **transient_metrics(t, *waves, f0_hz=f0_hz, k_gain=k_gain, factor=factor, ts_s=ts_s)}
 
 
@@ -101,8 +105,9 @@ def gather_metrics(spec_path: str | Path, candidates_csv: str | Path, out_csv: s
         for cid in run.candidates:
             a = analytic[cid]
             if ac:
-                prediction = {f"analytic_{k}": a[k] for k in
-                              ("phase_error_deg", "voltage_amplitude_error_pct", "client_tracking_error_pct")}
+                prediction = {f"analytic_{k}": a.get(k, math.nan) for k in
+                              ("phase_error_deg", "voltage_amplitude_error_pct", "client_tracking_error_pct",
+                               "phase_error_waveform_deg", "client_tracking_error_waveform_pct")}
             else:
                 prefix = "ct_" if analytic_model(cfg) == "continuous" else ""
                 prediction = {f"analytic_{k}": a[f"{prefix}{k}"] for k in
