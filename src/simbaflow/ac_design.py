@@ -410,8 +410,40 @@ def evaluate_ac_candidate(spec: dict, cand: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def stabilising_series_resistance_ohm(spec: dict, cand: dict[str, Any], high_ohm: float = 2.0) -> float:
+    """Further series resistance per leg (on top of the spec's) that puts the largest pole on the unit circle.
+
+    For a candidate the spec's plant leaves unstable: how much more loss the
+    board would need for those gains to be stable (0 when already stable,
+    ``inf`` when even ``high_ohm`` is not enough). Bisection on
+    ``max_pole_magnitude`` of :func:`evaluate_ac_candidate`.
+    """
+    def rho(extra_ohm: float) -> float:
+        plant = dict(spec["ac"]["plant"])
+        plant["r_leg_ohm"] = plant.get("r_leg_ohm", 0.0) + extra_ohm
+        trial = {**spec, "ac": {**spec["ac"], "plant": plant}}
+        return evaluate_ac_candidate(trial, cand)["max_pole_magnitude"]
+
+    if rho(0.0) < 1.0:
+        return 0.0
+    if rho(high_ohm) >= 1.0:
+        return math.inf
+    low, high = 0.0, high_ohm
+    while high - low > 1e-5:
+        mid = 0.5 * (low + high)
+        low, high = (mid, high) if rho(mid) >= 1.0 else (low, mid)
+    return high
+
+
 def evaluate_ac_study(spec: dict) -> list[dict[str, Any]]:
     """Every candidate of the spec's ``ac`` sweep, evaluated (one row each, :data:`COLUMNS`)."""
+    where = spec.get("_path", "<spec>")
     if "ac" not in spec:
-        raise SpecError(f"{spec.get('_path', '<spec>')}: ac: is required for an AC client/server study")
+        raise SpecError(f"{where}: ac: is required for an AC client/server study")
+    plant, ac = spec["ac"]["plant"], spec["ac"]
+    if plant.get("c_electrolytic_f", 0.0) >= plant["c_leg_f"]:
+        raise SpecError(f"{where}: ac.plant.c_electrolytic_f: expected less than c_leg_f (it is part of it), "
+                        f"found {plant['c_electrolytic_f']} >= {plant['c_leg_f']}")
+    if ac.get("pwm_update_delay_s", 0.0) >= ac["ts_s"]:
+        raise SpecError(f"{where}: ac.pwm_update_delay_s: expected less than ts_s, found {ac['pwm_update_delay_s']}")
     return [evaluate_ac_candidate(spec, cand) for cand in expand_ac_sweep(spec)]
