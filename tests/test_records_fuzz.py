@@ -21,7 +21,8 @@ from test_records import acquire, dump
 
 LINE = st.one_of(
     st.sampled_from(
-        ["begin record", "end record", "#a,b,", "#I1,", "#a,,b,", "#a,a,", "## 3", "# 1", " 2",
+        ["begin record", "end record", "#a,b,", "#I1,", "#a,,b,", "#a,a,", "## 3", "# 1", " 2", "#time,a,b",
+         "#time,", "time,a", "00000000", "3f800000", "40000000",
          "a,b,", "# 99", "", "nan", "1.5", "-inf", "1e999", "idle mode", "## " + "9" * 5000]
     ),
     st.integers(0, 2**32 - 1).map(lambda w: f"{w:08x}"),
