@@ -182,7 +182,9 @@ def test_gains_are_the_committed_selection(design):
         for key in ("kp", "kr"):
             assert np.float32(float(_params(design, f"{key}_{role}")["Value"])) == np.float32(
                 values[f"{role.upper()}_{key.upper()}"])
-        assert float(_params(design, f"phi_{role}")["Value"]) == values[f"{role.upper()}_PHI_PRIME_RAD"]
+        # The header holds float32 values, as the firmware runs them.
+        assert np.float32(float(_params(design, f"phi_{role}")["Value"])) == np.float32(
+            values[f"{role.upper()}_PHI_PRIME_RAD"])
     assert float(_params(design, "k_gain")["Value"]) == values["K_GAIN"]
 
 

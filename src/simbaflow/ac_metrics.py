@@ -218,8 +218,8 @@ def transient_metrics(time_s, v_load, i_server, i_client, v_ref, f0_hz: float, k
         The recorded multiplier of ``k_gain`` (piecewise constant, 1 when no
         step), or None for a run without a k_gain step.
     ts_s
-        Control period: when given, the currents are taken at the control
-        ticks ``k·ts_s``, as the firmware samples them (see
+        Control period: when given, the voltages and currents are taken at
+        the control ticks ``k·ts_s``, as the firmware samples them (see
         :func:`client_server_metrics` for why their waveforms' fundamentals
         differ).
 
@@ -237,13 +237,16 @@ def transient_metrics(time_s, v_load, i_server, i_client, v_ref, f0_hz: float, k
         ending at the instant, so a figure includes up to one period of
         window delay.
     """
-    t_end, c_v = sliding_fundamental(time_s, v_load, f0_hz)
-    c_ref = sliding_fundamental(time_s, v_ref, f0_hz)[1]
-    t_i, i_server, i_client = time_s, i_server, i_client
+    t_end = sliding_fundamental(time_s, v_ref, f0_hz)[0]
+    t_i, v_load, v_ref, i_server, i_client = time_s, v_load, v_ref, i_server, i_client
     if ts_s is not None:
-        (t_i, i_server), (_, i_client) = at_ticks(time_s, i_server, ts_s), at_ticks(time_s, i_client, ts_s)
-    # Both currents on one grid of window ends (the samples' linear interpolation
-    # scales every fundamental alike, by sinc²(ω0·ts/2): the ratio is the samples').
+        # The loops regulate samples: the voltage too (its switching ripple can bias the waveform's fundamental).
+        t_i = at_ticks(time_s, v_load, ts_s)[0]
+        v_load, v_ref, i_server, i_client = (at_ticks(time_s, y, ts_s)[1] for y in (v_load, v_ref, i_server, i_client))
+    # Every signal on one grid of window ends (the samples' linear interpolation
+    # scales every fundamental alike, by sinc²(ω0·ts/2): the ratios are the samples').
+    c_v = np.interp(t_end, *sliding_fundamental(t_i, v_load, f0_hz))
+    c_ref = np.interp(t_end, *sliding_fundamental(t_i, v_ref, f0_hz))
     c_s = np.interp(t_end, *sliding_fundamental(t_i, i_server, f0_hz))
     c_c = np.interp(t_end, *sliding_fundamental(t_i, i_client, f0_hz))
     steps = factor_steps(time_s, factor) if factor is not None else []
