@@ -8,16 +8,25 @@ Design ``client_server`` (seeds 000/001, values of ``design/ac_client_server.yam
 
 - Two TWIST boards, each a full bridge of two legs (``S1``/``S2`` server,
   ``C1``/``C2`` client) of Ideal MOSFET with Diode on 40 V, each leg with its
-  33 uH inductor (``Ls1``, ``Ls2``, ``Lc1``, ``Lc2``). Both boards' leg-1
-  outputs and leg-2 outputs are joined; the 30 ohm ``R_load`` sits between
-  them, and each joined output has the two boards' 61.1 uF low-side
-  capacitors in parallel as one ``C1_low``/``C2_low`` to ground (initial
-  voltage 20 V, the bridge's common mode at duty 0.5, so no common-mode
-  ringing at start).
+  33 uH inductor (``Ls1``, ``Ls2``, ``Lc1``, ``Lc2``) and, after it, the leg's
+  series losses as one resistor (``Rs1`` ... ``Rc2``: inductor DCR plus the
+  conducting MOSFET's R_DS(on), the ideal switches have none). Both boards'
+  leg-1 outputs and leg-2 outputs are joined; the 30 ohm ``R_load`` sits
+  between them, and each joined output has the two boards' low-side
+  capacitors in parallel to ground: the ceramics as ``C1_low``/``C2_low``,
+  the electrolytics as ``C1_el``/``C2_el`` behind their series resistance
+  ``R1_esr``/``R2_esr`` (initial voltages 20 V, the bridge's common mode at
+  duty 0.5, so no common-mode ringing at start). Values from
+  ``design/ac_client_server.yaml`` (``ac.plant``), read at build time.
   Each leg has its own ideal 40 V source, electrically the one shared supply.
 - Leg 1 runs at duty d, leg 2 at 1 - d (TWIST's buck leg 1 and boost leg 2
   under one duty), so the bridge's mean differential voltage is (2d - 1) 40 V;
-  d = 0.5 + u / (2 Udc) as the firmware computes it. 200 kHz carriers.
+  d = 0.5 + u / (2 Udc) as the firmware computes it. 200 kHz carriers,
+  delayed so that each 100 us tick falls ``current_sample_offset_s`` after
+  the middle of leg 1's on-pulse, where the board's ADC reads the currents.
+  The commands reach the modulators through ``pwm_S``, ``pwm_C``,
+  ``pwm_ff_C`` (z^-1 at ``pwm_update_delay_s``, 5 us): the HRTIM applies a
+  new duty at the next PWM period.
 - ``pr_server``: C Code block (firmware PR, :func:`simbaflow.simulate.sil.pr_block_code`)
   on ``Vref`` (12 V, 50 Hz sine) minus ``V1_low - V2_low``.
 - ``pr_client``: the same code on ``k_gain`` x server current minus client
@@ -60,13 +69,44 @@ _dc = _load_dc_builder()
 _Sheet, _leg = _dc._Sheet, _dc._leg
 
 #: Study values (design/ac_client_server.yaml); the PR gains are the committed ac_gains.h selection.
+SPEC_PATH = HERE.parent / "design" / "ac_client_server.yaml"
 TS = "100u"
 UDC = "40"
 F0 = "50"
 W0 = "2 * pi * 50"
-GAINS = {"server": ("0.04", "500", "0"), "client": ("0.3", "250", "0")}
+GAINS = {"server": ("0.02", "500", "0"), "client": ("0.3", "250", "0.0314159")}
 K_GAIN = "1"
 CARRIER = "200k"
+CARRIER_HZ = 200e3
+
+
+def _plant() -> dict:
+    import yaml
+
+    ac = yaml.safe_load(SPEC_PATH.read_text())["ac"]
+    return {**ac["plant"], "pwm_update_delay_s": ac.get("pwm_update_delay_s", 0.0)}
+
+
+PLANT = _plant()
+
+
+def _num(value: float) -> str:
+    """A SIMBA number: shortest text that reads back as the same float."""
+    return repr(float(value))
+
+
+#: Series resistance of one leg: inductor DCR, conducting MOSFET, wiring.
+R_LEG = _num(PLANT.get("l_dcr_ohm", 0.0) + PLANT.get("rds_on_ohm", 0.0) + PLANT.get("r_leg_ohm", 0.0))
+#: Two boards' low-side capacitors per output node: ceramics, electrolytics and their resistance.
+C_CERAMIC = _num(2 * (PLANT["c_leg_f"] - PLANT.get("c_electrolytic_f", 0.0)))
+C_ELECTROLYTIC = _num(2 * PLANT.get("c_electrolytic_f", 0.0))
+R_ESR = _num(PLANT.get("esr_electrolytic_ohm", 0.0) / 2)
+
+
+def carrier_phase_deg(carrier_hz: float) -> str:
+    """PhaseShift delaying a carrier so each tick falls ``current_sample_offset_s`` after its valley."""
+    # A positive shift advances the carrier; the valley must come -offset after the tick.
+    return _num(360.0 * PLANT.get("current_sample_offset_s", 0.0) * carrier_hz)
 
 #: Transient settings: 0.2 s (ten periods of 50 Hz: start-up and steady state),
 #: variable step with 1 ns minimum, every point kept.
@@ -86,14 +126,18 @@ def _board(sheet: _Sheet, x: int, y: int, tag: str) -> None:
         _leg(sheet, leg_x, y, suffix, UDC)
         inductor = f"L{tag.lower()}{index}"
         scopes = ["Current"] if index == 1 else []
+        resistor = f"R{tag.lower()}{index}"
         if index == 1:
             sheet.add("Current Probe", f"i{suffix}", leg_x + 24, y + 3, vflip=True)
             sheet.add("Inductor", inductor, leg_x + 32, y + 3, params={"Value": "33u", "Iinit": "0"}, scopes=scopes)
+            sheet.add("Resistor", resistor, leg_x + 42, y + 3, params={"Value": R_LEG})
             sheet.wire(f"T{suffix}H.Source", f"i{suffix}.P")
             sheet.wire(f"i{suffix}.N", f"{inductor}.P")
         else:
             sheet.add("Inductor", inductor, leg_x + 26, y + 3, params={"Value": "33u", "Iinit": "0"}, scopes=scopes)
+            sheet.add("Resistor", resistor, leg_x + 36, y + 3, params={"Value": R_LEG})
             sheet.wire(f"T{suffix}H.Source", f"{inductor}.P")
+        sheet.wire(f"{inductor}.N", f"{resistor}.P")
         sheet.add("Ground", f"G{suffix}", leg_x - 5, y + 12)
         sheet.wire(f"DC{suffix}.N", f"G{suffix}.G", f"T{suffix}L.Source")
 
@@ -114,10 +158,11 @@ def _modulation(sheet: _Sheet, x: int, y: int, tag: str, feed_forward: bool) -> 
     duty = f"duty_{tag}"
     sheet.add("Limiter", duty, x + 20, y, params={"LowLimit": "0", "HighLimit": "1"}, scopes=["Out"])
     sheet.wire(f"sum_{tag}.Out", f"{duty}.In")
-    # The carrier starts at its valley, so every 100 us tick samples the
-    # currents mid-way through leg 1's on-pulse, where an ADC synchronised
-    # with the PWM samples them on the board.
-    carrier = {"Amplitude": "1", "Frequency": CARRIER, "DutyCycle": "0.5", "Offset": "0", "PhaseShift": "0"}
+    # The carrier starts at its valley, there leg 1's on-pulse is centred;
+    # its phase shift puts every 100 us tick where the board's ADC reads the
+    # ripple (ac.plant.current_sample_offset_s from the pulse's middle).
+    carrier = {"Amplitude": "1", "Frequency": CARRIER, "DutyCycle": "0.5", "Offset": "0",
+               "PhaseShift": carrier_phase_deg(CARRIER_HZ)}
     sheet.add("Triangular Wave", f"TRI{tag}", x + 20, y + 10, params=carrier)
     sheet.add("Comparator", f"COMP{tag}1", x + 32, y)
     sheet.add("Comparator", f"COMP{tag}2", x + 32, y + 10)
@@ -173,6 +218,12 @@ def _delay(sheet: _Sheet, name: str, x: int, y: int) -> None:
               params={"Num": "[1]", "Den": "[1 0]", "SamplingTime": TS}, scopes=["Out"])
 
 
+def _pwm_update(sheet: _Sheet, name: str, x: int, y: int) -> None:
+    """z^-1 at ``pwm_update_delay_s``: a command written at a tick reaches the PWM that much later."""
+    sheet.add("Discrete Transfer Function", name, x, y,
+              params={"Num": "[1]", "Den": "[1 0]", "SamplingTime": _num(PLANT["pwm_update_delay_s"])}, scopes=["Out"])
+
+
 def _kgain_keys(sheet: _Sheet, x: int, y: int) -> None:
     """The server's ``m`` then ``l`` keys: ``kgain_step`` = ``kgain_factor`` x its input ``In1``.
 
@@ -203,12 +254,19 @@ def client_server(name: str = "client_server", kgain_step: bool = False) -> _She
     # capacitor each (the embedded engine refuses capacitor loops).
     sheet.add("Resistor", "R_load", 130, 20, angle=90, params={"Value": "30"})
     for index, x in ((1, 120), (2, 150)):
-        sheet.add("Capacitor", f"C{index}_low", x, 24, angle=90, params={"Value": "2 * 61.1u", "Vinit": "20"})
+        sheet.add("Capacitor", f"C{index}_low", x, 24, angle=90, params={"Value": C_CERAMIC, "Vinit": "20"})
         sheet.add("Ground", f"G{index}_low", x + 1, 32)
         sheet.wire(f"C{index}_low.N", f"G{index}_low.G")
-    sheet.wire("Ls1.N", "Lc1.N")
-    sheet.wire("Ls2.N", "Lc2.N", "R_load.N", "C2_low.P")
-    sheet.wire("Lc1.N", "R_load.P", "C1_low.P")
+        # The electrolytics behind their series resistance, to the same ground.
+        sheet.add("Resistor", f"R{index}_esr", x + 8, 16, angle=90, params={"Value": R_ESR})
+        sheet.add("Capacitor", f"C{index}_el", x + 8, 24, angle=90, params={"Value": C_ELECTROLYTIC, "Vinit": "20"})
+        sheet.add("Ground", f"G{index}_el", x + 9, 32)
+        sheet.wire(f"R{index}_esr.N", f"C{index}_el.P")
+        sheet.wire(f"C{index}_el.N", f"G{index}_el.G")
+        sheet.wire(f"C{index}_low.P", f"R{index}_esr.P")
+    sheet.wire("Rs1.N", "Rc1.N")
+    sheet.wire("Rs2.N", "Rc2.N", "R_load.N", "C2_low.P")
+    sheet.wire("Rc1.N", "R_load.P", "C1_low.P")
     sheet.add("Voltage Probe", "V1_low", 140, 10)
     sheet.add("Voltage Probe", "V2_low", 140, 30)
     sheet.wire("R_load.P", "V1_low.P")
@@ -235,7 +293,9 @@ def client_server(name: str = "client_server", kgain_step: bool = False) -> _She
     sheet.signal("e_server", "err_server.Out")
     _pr_block(sheet, 30, 115, "server", ("clk", "ZCD1.Out"), ("e_server", "err_server.Out"), ("w0_tx", "w0.Out"))
     _modulation(sheet, 110, 115, "S", feed_forward=False)
-    sheet.signal("u_server", "pr_server.outputs[0]", "half_S.In")
+    _pwm_update(sheet, "pwm_S", 100, 100)
+    sheet.signal("u_server", "pr_server.outputs[0]", "pwm_S.In")
+    sheet.signal("u_server_applied", "pwm_S.Out", "half_S.In")
 
     # The frame: k_gain i_s, Vref and w0, one control period late at the client.
     sheet.add("Gain", "k_gain", 0, 160, params={"Value": K_GAIN})
@@ -261,8 +321,12 @@ def client_server(name: str = "client_server", kgain_step: bool = False) -> _She
     _pr_block(sheet, 30, 195, "client", ("clk", "ZCD1.Out"), ("e_client", "err_client.Out"),
               ("w0_rx", "link_w0.Out"))
     _modulation(sheet, 110, 195, "C", feed_forward=True)
-    sheet.signal("u_client", "pr_client.outputs[0]", "half_C.In")
-    sheet.signal("vref_rx", "link_vref.Out", "ff_C.In")
+    _pwm_update(sheet, "pwm_C", 100, 180)
+    _pwm_update(sheet, "pwm_ff_C", 100, 230)
+    sheet.signal("u_client", "pr_client.outputs[0]", "pwm_C.In")
+    sheet.signal("u_client_applied", "pwm_C.Out", "half_C.In")
+    sheet.signal("vref_rx", "link_vref.Out", "pwm_ff_C.In")
+    sheet.signal("vref_rx_applied", "pwm_ff_C.Out", "ff_C.In")
     return sheet
 
 

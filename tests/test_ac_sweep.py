@@ -15,7 +15,7 @@ def ac_swept(tmp_path_factory):
     work = tmp_path_factory.mktemp("ac")
     spec = yaml.safe_load((REPO / "design" / "ac_client_server.yaml").read_text())
     spec["study"] = "ac_small"
-    spec["ac"]["sweep"] = {"server": {"kp": [0.04], "kr": [500], "phi_prime_rad": [0.0]},
+    spec["ac"]["sweep"] = {"server": {"kp": [0.02], "kr": [500], "phi_prime_rad": [0.0]},
                            "client": {"kp": [0.3], "kr": [250, 3000], "phi_prime_rad": [0.0]},
                            "k_gain": [1.0], "discretisation": ["control_library_pr"]}
     (work / "simba_projects").mkdir()
@@ -30,18 +30,20 @@ def test_phase_error_simulated_and_selected(ac_swept):
     out = ac_swept / "results" / "ac_small"
     table = pd.read_csv(out / "candidates.csv").set_index("candidate_id")
     # Client Kr = 3000 breaks an analytic constraint (its margins): it is not simulated.
-    kr3000 = table.loc["v0p04-500-0_i0p3-3000-0_k1_clpr"]
+    kr3000 = table.loc["v0p02-500-0_i0p3-3000-0_k1_clpr"]
     assert not kr3000.stable or min(kr3000.client_phase_margin_deg, kr3000.server_phase_margin_deg) < 30 \
         or min(kr3000.client_gain_margin_db, kr3000.server_gain_margin_db) < 6
     m = pd.read_csv(out / "metrics.csv")
     run = m[m.status == "ok"].iloc[0]
-    assert run.candidate_id == "v0p04-500-0_i0p3-250-0_k1_clpr"
+    assert run.candidate_id == "v0p02-500-0_i0p3-250-0_k1_clpr"
     assert (m[m.candidate_id != run.candidate_id].status == "not simulated").all()
     # Analytic: the link's one-period delay, −ω0·Ts = −1.8°; the switched simulation agrees within 0.4°.
     assert run.analytic_phase_error_deg == pytest.approx(-1.8, abs=1e-6)
     assert run.phase_error_deg == pytest.approx(-1.8, abs=0.4)
     assert abs(run.phase_error_deg) < 2
-    assert abs(run.voltage_amplitude_error_pct) < 1
+    # At the sweep's 20 kHz carriers the 8 V pp ripple (30 A pp through the electrolytics' resistance)
+    # biases the voltage waveform's fundamental by about -2.7 % (0.002 % at 200 kHz, see the README).
+    assert abs(run.voltage_amplitude_error_pct) < 3.5
     sel = json.loads((out / "selection.json").read_text())
     assert sel["candidate_id"] == run.candidate_id and sel["engine"] == "embedded"
     assert sel["candidate"]["client_server.phase_error_abs_deg"] == pytest.approx(abs(run.phase_error_deg))
@@ -52,7 +54,7 @@ def test_report_shows_voltage_currents_and_phase_error(ac_swept):
     waveforms = (out / "figures" / "waveforms.html").read_text()
     for signal in ("v_load - Out", "Vref - Out", "Ls1 - Current", "Lc1 - Current"):
         assert signal in waveforms
-    page = (out / "pages" / "v0p04-500-0_i0p3-250-0_k1_clpr.html").read_text()
+    page = (out / "pages" / "v0p02-500-0_i0p3-250-0_k1_clpr.html").read_text()
     assert "phase_error_deg" in page and "<svg" in page
     report = (out / "report.html").read_text()
     assert "waveforms.html" in report and "metrics.csv" in report
@@ -67,7 +69,7 @@ def test_kgain_step_and_startup_measured(ac_swept):
     from simbaflow.simulate.runio import read_run_parquet
 
     out = ac_swept / "results" / "ac_small"
-    cid = "v0p04-500-0_i0p3-250-0_k1_clpr"
+    cid = "v0p02-500-0_i0p3-250-0_k1_clpr"
     m = pd.read_csv(out / "metrics.csv").set_index(["candidate_id", "design"])
     base, step = m.loc[(cid, "client_server")], m.loc[(cid, "client_server_kgain_step")]
     assert base.status == "ok" and step.status == "ok"

@@ -1,4 +1,10 @@
-"""Record import: captures built here from known float sequences, as the firmware dumps them."""
+"""Record import: ring-index captures built from known float sequences; parsing and errors.
+
+``acquire``/``dump`` follow ScopeMimicry 6f49b72 (owntech-foundation, 2024-07-09): the
+counter advances, then its slot is written; ``dump_datas()`` prints ``## <index>`` and
+repeats its last word (``library_dump``), a hand-written loop prints every word. The
+other layouts, built by their own C rules, are in test_records_formats.py.
+"""
 
 from __future__ import annotations
 
@@ -86,19 +92,28 @@ def test_wrapped_ring_buffer_is_reordered_oldest_first():
 
 def test_fresh_start_drops_the_never_written_slots():
     memory, final = acquire(SEQ[:10], 16)  # not wrapped: slots 11..15 and 0 never written
-    (record,) = parse_capture(dump(("a", "b"), memory, final, library_dump=False)).records
-    assert record.quirks == (FIRST_SLOT_UNWRITTEN,)
+    (record,) = parse_capture(dump(("a", "b"), memory, final)).records
+    assert record.quirks == (FIRST_SLOT_UNWRITTEN,)  # slot 15's lost word was never written
     np.testing.assert_array_equal(record.values, f32(SEQ[:10]))
     np.testing.assert_array_equal(record.position, np.arange(6, 16))
 
 
-def test_first_slot_only_unwritten_without_index_line():
+def test_a_hand_written_dump_of_a_fresh_ring_shows_the_never_written_tail():
+    """Every word printed, but slots 11..15 were never written: the last two words are the
+    zeros of slot 15, which leads the time order, as the library's repeat would print them."""
+    memory, final = acquire(SEQ[:10], 16)
+    (record,) = parse_capture(dump(("a", "b"), memory, final, library_dump=False)).records
+    assert record.quirks == (FIRST_SLOT_UNWRITTEN,)
+    np.testing.assert_array_equal(record.values, f32(SEQ[:10]))
+
+
+def test_without_index_line_rows_stay_in_buffer_order():
     memory, final = acquire(SEQ[:15], 16)  # exactly slot 0 is left
     assert final == 15
     (record,) = parse_capture(dump(("a", "b"), memory, None, library_dump=False)).records
-    assert record.quirks == (FIRST_SLOT_UNWRITTEN,)
-    np.testing.assert_array_equal(record.values, f32(SEQ[:15]))
-    assert record.position[0] == 1
+    assert record.quirks == ()
+    np.testing.assert_array_equal(record.values, np.vstack([np.zeros((1, 2)), f32(SEQ[:15])]))
+    np.testing.assert_array_equal(record.position, np.arange(16))
 
 
 def test_a_written_zero_in_slot_zero_is_kept():
@@ -260,7 +275,7 @@ def test_decoded_record_file(tmp_path):
 def test_decoded_file_of_an_older_dump(tmp_path):
     memory, final = acquire(SEQ[:10], 16)
     path = tmp_path / "2024-06-01_08-00-00-record.txt"
-    write_decoded(path, ("a", "b"), memory, final, library_dump=False, index_prefix=" ")
+    write_decoded(path, ("a", "b"), memory, final, index_prefix=" ")
     (record,) = read_capture(path).records
     assert record.quirks == (FIRST_SLOT_UNWRITTEN,)
     np.testing.assert_array_equal(record.values, f32(SEQ[:10]))

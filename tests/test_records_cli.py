@@ -12,6 +12,7 @@ import pytest
 
 from simbaflow.cli import main
 from simbaflow.bench.records import FIRST_SLOT_UNWRITTEN, REPEATED_LAST_WORD, read_record
+from scope_dumps import Scope2024
 from test_records import acquire, dump
 
 ZETA, WN_RAD_S, AMP_A = 0.5, 2500.0, 5.0
@@ -122,13 +123,15 @@ def test_ac_phase_error_between_server_and_client(tmp_path, monkeypatch, repo):
     t = np.arange(1024) * ts_s + 0.0123  # the board started recording at some phase
     server = 2.0 * np.cos(2 * np.pi * f_hz * t) + rng.normal(0, 0.02, t.size)
     client = 1.8 * np.cos(2 * np.pi * f_hz * t - np.radians(13.0)) + rng.normal(0, 0.02, t.size)
-    # 1023 samples into 1024 slots: the counter never came back to slot 0.
-    memory, final = acquire(np.column_stack([server, client])[1:], 1024)
-    (tmp_path / "ac.txt").write_text(dump(("I1", "I2"), memory, final, library_dump=False))
+    # OwnTech's library (6f49b72): 1023 samples into slots 1..1023, slot 0 never written.
+    scope = Scope2024(1024, 2)
+    for row in np.column_stack([server, client])[1:]:
+        scope.acquire(row)
+    (tmp_path / "ac.txt").write_text(scope.dump_datas(("I1", "I2")), newline="")
     main(["records", "import", "ac.txt", "--study", "ac", "--out", "ac.parquet"])
     _, meta = read_record("ac.parquet")
     assert meta["ts_s"] == ts_s
-    assert meta["quirks"] == [FIRST_SLOT_UNWRITTEN]
+    assert meta["quirks"] == [FIRST_SLOT_UNWRITTEN, REPEATED_LAST_WORD]
     main(["records", "compare", "ac.parquet", "--study", "ac_client_server", "--run", "run.parquet",
           "--signal-map", "I1=I_server", "--signal-map", "I2=I_client", "--phase", "I1:I2"])
     out = json.loads((tmp_path / "results/ac_client_server/bench/ac_compare.json").read_text())
@@ -165,8 +168,8 @@ def test_several_records_and_a_bad_one(study, capsys):
     [
         (["records", "import", "empty.txt", "--out", "x.parquet", "--ts-s", "1e-4"],
          "simbaflow: empty.txt, line 1: expected 'begin record' (console capture)"),
-        (["records", "import", "empty.txt", "--out", "x.parquet"],
-         "simbaflow: empty.txt: give --ts-s or --study"),
+        (["records", "import", "plain.txt", "--out", "x.parquet"],
+         "simbaflow: plain.txt, record 1 (line 3): has no time column; give --ts-s or --study"),
         (["records", "import", "empty.txt", "--study", "nope"],
          "simbaflow: nope: expected a study spec file or a study name"),
         (["records", "import", "empty.txt", "--study", "design/bad.yaml"],
@@ -177,6 +180,7 @@ def test_several_records_and_a_bad_one(study, capsys):
 )
 def test_bad_input_is_one_line_and_non_zero(study, capsys, args, message):
     (study / "empty.txt").write_text("hello\n")
+    (study / "plain.txt").write_text(board_capture(1e-3, 0.01, seed=4))
     (study / "design" / "bad.yaml").write_text(
         "study: bad\nplant: {model: voltage_compensated_inductor, l_h: 6.0e-3, r_ohm: 30, e_v: 600}\n"
         "sweep:\n  xi: [0.5]\n  wn_rad_s: [5000]\n  fs_hz: [0]\n")

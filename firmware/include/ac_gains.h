@@ -3,21 +3,21 @@
  * Regenerate with: simbaflow promote results/ac_client_server/selection.json
  *
  * study:             ac_client_server
- * candidate:         v0p04-500-0_i0p3-250-0_k1_clpr
+ * candidate:         v0p02-500-0_i0p3-250-0p0314159_k1_clpr
  * spec:              design/ac_client_server.yaml
- * spec_sha256:       fef84eb8a4ed3cdbd79235e8c687e4c3094b9e059b62bb7728ab7ba68d9e6555
+ * spec_sha256:       d732ed97449ac466cab400d0126ac8afd0e3505d62d0d5fcb538b9c6e49ecbcd
  * engine:            embedded
  * simbaflow_version: 0.1.0
- * git_commit:        9c1c723f29820e588ef31f950723d079f4d1a6db
- * date:              2026-12-01T17:47:49Z
+ * git_commit:        b653158bcf541361fae70801f5ab4a892a486e05
+ * date:              2026-12-01T18:30:54Z
  * discretisation:    control_library_pr
- * settling_time_s:             0.0276474
+ * settling_time_s:             0.0158364
  * phase_error_deg:             -1.8
- * voltage_amplitude_error_pct: -3.33067e-14
- * server_phase_margin_deg:     90.7209
- * server_gain_margin_db:       16.215
- * client_phase_margin_deg:     33.3919
- * client_gain_margin_db:       7.28105
+ * voltage_amplitude_error_pct: -1.88738e-13
+ * server_phase_margin_deg:     35.3243
+ * server_gain_margin_db:       11.1073
+ * client_phase_margin_deg:     43.5023
+ * client_gain_margin_db:       8.25104
  */
 #ifndef AC_GAINS_H
 #define AC_GAINS_H
@@ -36,7 +36,7 @@
 #define AC_GAINS_K_GAIN 1.0f
 
 /* server voltage loop: u = Kp e + Kr r, r(k) = b0 e(k) + b1 e(k-1) - a1 r(k-1) - r(k-2) */
-#define AC_GAINS_SERVER_KP 0.0399999991f
+#define AC_GAINS_SERVER_KP 0.0199999996f
 #define AC_GAINS_SERVER_KR 500.0f
 #define AC_GAINS_SERVER_PHI_PRIME_RAD 0.0f
 #define AC_GAINS_SERVER_B0 9.99999975e-05f
@@ -46,9 +46,9 @@
 /* client current loop: u = Kp e + Kr r, r(k) = b0 e(k) + b1 e(k-1) - a1 r(k-1) - r(k-2) */
 #define AC_GAINS_CLIENT_KP 0.300000012f
 #define AC_GAINS_CLIENT_KR 250.0f
-#define AC_GAINS_CLIENT_PHI_PRIME_RAD 0.0f
-#define AC_GAINS_CLIENT_B0 9.99999975e-05f
-#define AC_GAINS_CLIENT_B1 (-9.99506519e-05f)
+#define AC_GAINS_CLIENT_PHI_PRIME_RAD 0.0314158984f
+#define AC_GAINS_CLIENT_B0 9.99506519e-05f
+#define AC_GAINS_CLIENT_B1 (-9.99999975e-05f)
 #define AC_GAINS_CLIENT_A1 (-1.99901307f)
 
 #endif /* AC_GAINS_H */

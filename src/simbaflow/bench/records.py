@@ -1,31 +1,54 @@
-"""ScopeMimicry bench records: parse serial captures, undo the ring buffer, stamp time.
+"""ScopeMimicry bench records: parse serial captures, put samples in time order, stamp time.
 
-OwnTech firmware dumps a ScopeMimicry buffer over the serial console as::
+OwnTech firmware prints a ScopeMimicry buffer over the serial console between
+``begin record`` and ``end record`` lines, in one of three layouts (each read
+from the C source that prints it):
 
-    begin record
-    #name1,name2,...,
-    ## 37                  (optional: last written ring-buffer slot; "# 37" in older dumps)
-    3f800000               (one %08x word per sample: IEEE-754 float bits, sample-major)
-    ...
-    end record
+``buffer``
+    The OwnTech examples' own ``dump_scope_datas()`` (seeds 000/001): the
+    names line ``#name1,name2,...,`` then the raw buffer as ``%08x`` words
+    (IEEE-754 float bits, sample-major), no index line. The ring position is
+    not dumped, so rows stay in buffer order (slot 0 first); the metadata says
+    so.
+``ring_index``
+    ScopeMimicry's ``dump_datas()`` from 2024-06 to 2025-11 (and hand-written
+    dumps that print ``get_final_idx()``): names line, ``## <last written
+    slot>`` (``# <slot>`` in 2024-06 and in this repository's DC firmware),
+    then the raw buffer. Rows are put back oldest first (oldest at slot + 1).
+``time_column``
+    ScopeMimicry's ``dump_datas()`` since 2025-11: ``#time,name1,...,nameN``
+    (no trailing comma), optionally ``## <length-1>`` (a virtual index: the
+    data are already in recording order), then per sample its time word
+    ``(k - n_pretrig) * Ts`` and its channel words. The time column becomes
+    ``time_s``; no sampling period is needed.
 
 A capture may hold several records among other console output, with ``\\r\\n``
 or ``\\n`` line ends. OwnTech's monitor filter also writes decoded files
-(``YYYY-MM-DD_HH-MM-SS-record.txt``): the names line without ``#``, an
-optional ``# <index>`` line, then one decimal float per line.
+(``YYYY-MM-DD_HH-MM-SS-record.txt``): the names line without its first ``#``,
+the index line with one ``#`` less (``# 37``, or `` 37`` from a ``# 37``
+line), then one decimal float per line.
 
-Two quirks of the public ScopeMimicry code are detected and corrected:
+Two quirks of ScopeMimicry up to 2024-07 (owntech-foundation/scopemimicry
+6f49b72, what the examples' ``lib_deps`` fetch) are corrected in the
+``ring_index`` layout only, the one layout that can show them:
 
-``first_slot_unwritten``
-    ``acquire()`` advances its counter *before* writing, so slot 0 (and, when
-    the trigger fires before the pre-trigger part is full, the slots after the
-    final index) is never written until the buffer wraps: those rows read as
-    all-zero words and lead the chronological order. They are dropped.
 ``repeated_last_word``
-    ``dump_datas()`` stops one word early and, on its last call, returns its
-    previous text again: the final word repeats the one before it and the
-    true value of the last channel in the last slot is lost. That value is
-    set to NaN.
+    That ``dump_datas()`` stops one word early and, on its last call, returns
+    its previous text again: the final word repeats the one before it and the
+    true value of the last channel in the last slot is lost. When the last two
+    words are equal that value is set to NaN (a hand-written dump that prints
+    every word cannot be told apart; only that one value is lost). Two zero
+    words count only when the last slot leads the time order (index below
+    length - 1): a later library dumped before its buffer filled leaves a zero
+    tail with index length - 1.
+``first_slot_unwritten``
+    Its ``acquire()`` advances the slot *before* writing, so until the buffer
+    wraps slot 0 and the slots after the final index are never written: zero
+    rows leading the time order. They are dropped only when the dump also has
+    the repeated last word (the same library version); otherwise, as in the
+    ``buffer`` layout and with later libraries (which write, then advance),
+    every row is kept, and a leading all-zero run is only noted in the
+    metadata: a dump cannot tell a never-written slot from a sample of zeros.
 """
 
 from __future__ import annotations
@@ -48,6 +71,10 @@ END = "end record"
 METADATA_KEY = b"simbaflow.record"
 FIRST_SLOT_UNWRITTEN = "first_slot_unwritten"
 REPEATED_LAST_WORD = "repeated_last_word"
+BUFFER = "buffer"
+RING_INDEX = "ring_index"
+TIME_COLUMN = "time_column"
+TIME_NAME = "time"
 
 _HEX_WORD = re.compile(r"[0-9a-fA-F]{8}")
 # "## 12" (ScopeMimicry >= 2024-07), "# 12" (older dumps, and OwnTech's decoded
@@ -62,7 +89,7 @@ class RecordError(SimbaflowError):
 
 @dataclass(frozen=True)
 class Record:
-    """One ScopeMimicry record, in chronological order, quirks corrected.
+    """One ScopeMimicry record, rows in time order (buffer order when unknown), quirks corrected.
 
     Attributes
     ----------
@@ -71,13 +98,20 @@ class Record:
     values : ndarray, shape (n_samples, n_channels)
         Samples, oldest first. NaN marks a value the dump lost.
     position : ndarray of int, shape (n_samples,)
-        Chronological position of each row in the full ring buffer; rows
-        dropped as never written leave gaps at the start. ``time_s`` is
+        Position of each row in the full buffer, in time order (``ring_index``,
+        ``time_column``) or slot order (``buffer``); rows dropped as never
+        written leave gaps at the start. Without a time column, ``time_s`` is
         ``position * ts_s``.
     final_index : int or None
-        Last written ring-buffer slot as dumped, None if the dump had no index.
+        Index line as dumped, None if the dump had none.
     quirks : tuple of str
         Quirk codes detected and corrected (see the module docstring).
+    layout : str
+        ``buffer``, ``ring_index`` or ``time_column`` (see the module docstring).
+    time_s : ndarray or None
+        The dump's own time column (``time_column`` layout), else None.
+    notes : tuple of str
+        What the dump cannot tell, said once per record (kept in the metadata).
     source : str
         The capture file (or a label) the record was read from.
     record_number : int
@@ -95,6 +129,16 @@ class Record:
     record_number: int
     first_line: int
     last_line: int
+    layout: str = RING_INDEX
+    time_s: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ts_s(self) -> float | None:
+        """Sampling period the time column gives, None without one."""
+        if self.time_s is None or self.time_s.size < 2:
+            return None
+        return float((self.time_s[-1] - self.time_s[0]) / (self.time_s.size - 1))
 
 
 @dataclass(frozen=True)
@@ -229,7 +273,7 @@ def _console_record(
             f"after 'begin record' at line {begin_line}, found {found}"
         )
     names_line, names_text = body[0]
-    names = _split_names(names_text[1:], source, names_line)
+    names, time_column = _split_names(names_text[1:], source, names_line)
     rest = body[1:]
     final_index = None
     index_line = names_line
@@ -247,7 +291,7 @@ def _console_record(
         words.append(int(text, 16))
     bits = np.array(words, dtype=np.uint32)
     return _assemble(
-        names, bits, final_index, index_line, source, number, begin_line, end_line
+        names, bits, final_index, index_line, source, number, begin_line, end_line, time_column
     )
 
 
@@ -261,10 +305,13 @@ def _index(digits: str, source: str, lineno: int) -> int:
     return int(digits)
 
 
-def _split_names(text: str, source: str, lineno: int) -> tuple[str, ...]:
-    # The firmware writes "name," per channel: one trailing comma, nothing after it.
+def _split_names(text: str, source: str, lineno: int) -> tuple[tuple[str, ...], bool]:
+    """Channel names, and whether the first column is dump_datas()'s time."""
+    # "name," per channel (one trailing comma), or since 2025-11 "time,a,b" without it.
     parts = text[:-1].split(",") if text.endswith(",") else text.split(",")
     names = tuple(p.strip() for p in parts)
+    time_column = len(names) > 1 and names[0] == TIME_NAME
+    names = names[1:] if time_column else names
     if not names or any(not n for n in names):
         raise RecordError(
             f"{source}, line {lineno}: expected comma-separated channel names "
@@ -275,7 +322,7 @@ def _split_names(text: str, source: str, lineno: int) -> tuple[str, ...]:
             f"{source}, line {lineno}: expected distinct channel names other than 'time_s', "
             f"found {_show(text)}"
         )
-    return names
+    return names, time_column
 
 
 def _parse_decoded(lines: list[str], source: str) -> Record:
@@ -291,7 +338,7 @@ def _parse_decoded(lines: list[str], source: str) -> Record:
             f"names line 'name1,name2,...,' (decoded record file), found {found}"
         )
     names_line, names_text = body[0]
-    names = _split_names(names_text.lstrip("#"), source, names_line)
+    names, time_column = _split_names(names_text.lstrip("#"), source, names_line)
     rest = body[1:]
     final_index = None
     index_line = names_line
@@ -312,7 +359,9 @@ def _parse_decoded(lines: list[str], source: str) -> Record:
     with np.errstate(over="ignore"):
         bits = np.array(values, dtype=np.float32).view(np.uint32)
     last_line = rest[-1][0] if rest else index_line
-    return _assemble(names, bits, final_index, index_line, source, 1, names_line, last_line)
+    return _assemble(
+        names, bits, final_index, index_line, source, 1, names_line, last_line, time_column
+    )
 
 
 def _assemble(
@@ -324,38 +373,69 @@ def _assemble(
     number: int,
     first_line: int,
     last_line: int,
+    time_column: bool = False,
 ) -> Record:
-    """Reshape the words, undo the ring buffer, correct the quirks."""
-    n_channels = len(names)
+    """Reshape the words and put them in time order by the rules of the record's layout."""
+    n_columns = len(names) + time_column
     where = f"{source}, record at lines {first_line}-{last_line}"
     if bits.size == 0:
         raise RecordError(f"{where}: expected sample words after the header, found none")
-    if bits.size % n_channels:
+    if bits.size % n_columns:
+        what = f"time + {len(names)} channels" if time_column else f"{n_columns} channels"
         raise RecordError(
-            f"{where}: expected a multiple of its {n_channels} channels in sample words, "
+            f"{where}: expected a multiple of its {what} in sample words, "
             f"found {bits.size} (a word was lost or added in transfer)"
         )
-    length = bits.size // n_channels
+    length = bits.size // n_columns
+    common = dict(names=names, final_index=final_index, source=source, record_number=number,
+                  first_line=first_line, last_line=last_line)
+    if time_column:
+        return _time_column_record(bits.reshape(length, n_columns), where, common)
     if final_index is not None and final_index >= length:
         raise RecordError(
             f"{source}, line {index_line}: expected a ring-buffer index below the record's "
             f"{length} samples, found {final_index}"
         )
-    repeated = bits.size >= 2 and bits[-1] == bits[-2]
-    unknown = np.zeros(bits.shape, dtype=bool)
-    unknown[-1] = repeated
-    bits = bits.reshape(length, n_channels)
-    unknown = unknown.reshape(length, n_channels)
+    bits = bits.reshape(length, n_columns)
     values = bits.view(np.float32).astype(np.float64)
-    values[unknown] = np.nan
+    if final_index is None:
+        # No index: the slots' time order is unknown; slot 0 first, nothing dropped.
+        notes = []
+        if np.all(bits[0] == 0):
+            notes.append(
+                "row 0 (slot 0) is all zero words: ScopeMimicry up to 2024-07 never writes slot 0 "
+                "before the buffer wraps, later versions write it first; kept, the dump cannot tell"
+            )
+        return Record(values=values, position=np.arange(length), quirks=(), layout=BUFFER,
+                      notes=tuple(notes), **common)
 
+    flat = bits.ravel()
+    # 6f49b72's dump_datas() prints its next-to-last word twice. Two zero words
+    # are its mark only if the last slot leads the time order (never written
+    # with the oldest slots): a later library, dumped before its buffer filled,
+    # leaves a zero tail behind a written slot 0 and final index length-1.
+    repeated = bits.size >= 2 and flat[-1] == flat[-2] and (
+        flat[-1] != 0 or final_index < length - 1
+    )
+    unknown = np.zeros(bits.shape, dtype=bool)
+    unknown[-1, -1] = repeated
+    values[unknown] = np.nan
     # Oldest sample sits just after the last written slot.
-    start = 0 if final_index is None else (final_index + 1) % length
+    start = (final_index + 1) % length
     order = np.roll(np.arange(length), -start)
     # A stale last word cannot tell whether its slot was written: let it pass as zero.
     zero_row = np.all((bits == 0) | unknown, axis=1)[order]
     slot0_at = int(np.flatnonzero(order == 0)[0])
-    keep_from = slot0_at + 1 if np.all(zero_row[: slot0_at + 1]) else 0
+    unwritten = int(slot0_at + 1) if np.all(zero_row[: slot0_at + 1]) else 0
+    notes = []
+    # Only the library that repeats its last word also advanced before writing.
+    keep_from = unwritten if repeated else 0
+    if unwritten and not repeated:
+        notes.append(
+            f"the {unwritten} oldest rows (through slot 0) are all zero words, as ScopeMimicry "
+            "up to 2024-07 leaves never-written slots; kept, as this dump has no repeated last word "
+            "to tell that library version"
+        )
     if keep_from >= length:
         raise RecordError(f"{where}: expected written samples, found only never-written slots")
     quirks = []
@@ -364,36 +444,67 @@ def _assemble(
     # Two zero words in a never-written last slot repeat nothing that was kept.
     if repeated and int(np.flatnonzero(order == length - 1)[0]) >= keep_from:
         quirks.append(REPEATED_LAST_WORD)
-    position = np.arange(keep_from, length)
     return Record(
-        names=names,
         values=values[order][keep_from:],
-        position=position,
-        final_index=final_index,
+        position=np.arange(keep_from, length),
         quirks=tuple(quirks),
-        source=source,
-        record_number=number,
-        first_line=first_line,
-        last_line=last_line,
+        layout=RING_INDEX,
+        notes=tuple(notes),
+        **common,
     )
 
 
-def record_frame(record: Record, ts_s: float) -> pd.DataFrame:
+def _time_column_record(bits: np.ndarray, where: str, common: dict) -> Record:
+    """Rows of dump_datas() since 2025-11: time word, then channel words, oldest first."""
+    table = bits.view(np.float32).astype(np.float64)
+    time_s = table[:, 0]
+    if not np.all(np.isfinite(time_s)):
+        k = int(np.flatnonzero(~np.isfinite(time_s))[0])
+        raise RecordError(f"{where}: expected a finite time word in sample {k}, found {time_s[k]}")
+    if time_s.size > 1:
+        step = np.diff(time_s)
+        mean_step = (time_s[-1] - time_s[0]) / (time_s.size - 1)
+        # float32 words of (k - n_pretrig) * Ts: steady to far better than 0.1 %.
+        bad = np.flatnonzero(~(np.abs(step - mean_step) <= 1e-3 * abs(mean_step)) | (step <= 0))
+        if bad.size:
+            k = int(bad[0]) + 1
+            raise RecordError(
+                f"{where}: expected the time column of dump_datas() to rise by a steady Ts, "
+                f"found {time_s[k - 1]:.9g} s then {time_s[k]:.9g} s at sample {k}"
+            )
+    return Record(
+        values=table[:, 1:],
+        position=np.arange(time_s.size),
+        quirks=(),
+        layout=TIME_COLUMN,
+        time_s=time_s,
+        **common,
+    )
+
+
+def record_frame(record: Record, ts_s: float | None = None) -> pd.DataFrame:
     """Return the record as a table: ``time_s`` then one column per channel.
 
     Parameters
     ----------
     record : Record
-    ts_s : float
-        Sampling period of the record, normally the control period.
+    ts_s : float, optional
+        Sampling period, normally the control period; not used when the record
+        has its own time column, required otherwise.
     """
     frame = pd.DataFrame(record.values, columns=list(record.names))
-    frame.insert(0, "time_s", record.position * ts_s)
+    if record.time_s is not None:
+        time_s = record.time_s
+    elif ts_s is None:
+        raise RecordError(f"{record.source}: record {record.record_number} has no time column: give ts_s")
+    else:
+        time_s = record.position * ts_s
+    frame.insert(0, "time_s", time_s)
     return frame
 
 
 def write_record(
-    path: str | Path, record: Record, ts_s: float, study: str | None = None
+    path: str | Path, record: Record, ts_s: float | None = None, study: str | None = None
 ) -> dict:
     """Write a record to Parquet atomically, with its metadata.
 
@@ -401,8 +512,8 @@ def write_record(
     ----------
     path : str or Path
     record : Record
-    ts_s : float
-        Sampling period, seconds.
+    ts_s : float, optional
+        Sampling period, seconds; ignored when the record has a time column.
     study : str, optional
         Study the record belongs to.
 
@@ -411,17 +522,23 @@ def write_record(
     dict
         The metadata stored under the ``simbaflow.record`` key.
     """
+    frame = record_frame(record, ts_s)
+    has_time = record.time_s is not None
     meta = {
         "source": record.source,
         "record_number": record.record_number,
         "lines": [record.first_line, record.last_line],
+        "layout": record.layout,
+        "order": "buffer (ring position not dumped)" if record.layout == BUFFER else "time",
+        "time_source": "time column" if has_time else "ts_s",
         "final_index": record.final_index,
         "quirks": list(record.quirks),
-        "ts_s": ts_s,
+        "notes": list(record.notes),
+        "ts_s": record.ts_s if has_time else ts_s,
         "study": study,
         "channels": list(record.names),
     }
-    table = pa.Table.from_pandas(record_frame(record, ts_s), preserve_index=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
     schema_meta = dict(table.schema.metadata or {})
     schema_meta[METADATA_KEY] = json.dumps(meta).encode()
     table = table.replace_schema_metadata(schema_meta)

@@ -31,7 +31,8 @@ def records_group() -> None:
 @click.option("--study", "study", default=None,
               help="Study spec or name: gives the control period and attaches the record.")
 @click.option("--ts-s", "ts_s", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Sampling period in seconds (overrides the study's control period).")
+              help="Sampling period in seconds (overrides the study's control period; a record "
+                   "with its own time column must agree with it).")
 @click.option("--record", "record_number", type=click.IntRange(min=1), default=None,
               help="Import only the N-th record of the capture.")
 def import_command(capture: Path, out: Path | None, study: str | None, ts_s: float | None,
@@ -40,17 +41,18 @@ def import_command(capture: Path, out: Path | None, study: str | None, ts_s: flo
 
     One record goes to OUT; several go to OUT-<n>.parquet, n being the record's
     position in the capture. Records that cannot be read are reported and skipped.
+    A record dumped with its time column (ScopeMimicry's dump_datas() since
+    2025-11) is timed by it; the others by --ts-s, else the study's control period.
     """
     from simbaflow.bench.records import RecordError, read_capture, write_record
 
     study_name = None
+    spec_ts_s = None
     if study is not None:
         spec = load_study_spec(study)
         study_name = spec["study"]
         if ts_s is None:
-            ts_s = kind_of(spec).control_period_s(spec)
-    if ts_s is None:
-        raise SimbaflowError(f"{capture}: give --ts-s or --study so the samples can be timed")
+            spec_ts_s = kind_of(spec).control_period_s(spec)
     if out is None:
         if study_name is None:
             raise SimbaflowError(f"{capture}: give --out, or --study to import into its results")
@@ -68,16 +70,38 @@ def import_command(capture: Path, out: Path | None, study: str | None, ts_s: flo
             raise RecordError(f"{capture}: expected a readable record number {record_number}, found none")
     if not records:
         raise RecordError(f"{capture}: no record could be imported (see the warnings above)")
+    for record in records:
+        _check_period(capture, record, ts_s, spec_ts_s)
     several = record_number is None and result.n_begun > 1
     for record in records:
         target = out.with_name(f"{out.stem}-{record.record_number}{out.suffix}") if several else out
-        write_record(target, record, ts_s, study=study_name)
+        meta = write_record(target, record, ts_s or spec_ts_s, study=study_name)
         quirks = ", ".join(record.quirks) or "none"
+        timing = "time column" if record.time_s is not None else f"ts_s={meta['ts_s']:g}"
         click.echo(
             f"{target}: record {record.record_number} (lines {record.first_line}-{record.last_line}), "
-            f"{record.values.shape[0]} samples x {len(record.names)} channels, ts_s={ts_s:g}, "
-            f"quirks corrected: {quirks}"
+            f"{record.values.shape[0]} samples x {len(record.names)} channels, {record.layout} layout, "
+            f"{timing}, quirks corrected: {quirks}"
         )
+        for note in record.notes:
+            click.echo(f"  note: {note}")
+
+
+def _check_period(capture: Path, record, ts_s: float | None, spec_ts_s: float | None) -> None:
+    """Refuse a record that cannot be timed, or whose time column contradicts --ts-s."""
+    where = f"{capture}, record {record.record_number} (line {record.first_line})"
+    if record.time_s is None:
+        if ts_s is None and spec_ts_s is None:
+            raise SimbaflowError(f"{where}: has no time column; give --ts-s or --study so it can be timed")
+        return
+    own = record.ts_s
+    given, origin = (ts_s, "--ts-s") if ts_s is not None else (spec_ts_s, "the study's control period")
+    # The column holds float32 words: agreement to 1e-5 is all they can show.
+    if own is not None and given is not None and abs(own - given) > 1e-5 * given:
+        message = f"{where}: its time column steps by {own:.6g} s, {origin} is {given:.6g} s"
+        if ts_s is not None:
+            raise SimbaflowError(message + " (drop --ts-s: the time column times the record)")
+        click.echo(f"simbaflow: warning: {message}; the time column is used (a decimated scope?)", err=True)
 
 
 def _parse_signal_map(items: tuple[str, ...]) -> dict[str, str]:

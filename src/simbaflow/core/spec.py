@@ -163,6 +163,14 @@ def _check_semantics(spec: dict, source: str) -> None:
             f"{source}: expected a sweep (controller study), a statespace (plant discretisation) "
             "or an ac (AC client/server) section"
         )
+    ac = spec.get("ac")
+    if ac is not None:
+        plant = ac["plant"]
+        if plant.get("c_electrolytic_f", 0.0) >= plant["c_leg_f"]:
+            raise SpecError(f"{source}: ac.plant.c_electrolytic_f: expected less than c_leg_f (it is part of it), "
+                            f"found {plant['c_electrolytic_f']} >= {plant['c_leg_f']}")
+        if ac.get("pwm_update_delay_s", 0.0) >= ac["ts_s"]:
+            raise SpecError(f"{source}: ac.pwm_update_delay_s: expected less than ts_s, found {ac['pwm_update_delay_s']}")
     fp = spec["fixed_point"]
     if fp["frac_bits"] >= fp["word_bits"]:
         raise SpecError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from simbaflow.design.sweepspace import sweep_size, expand_pr_sweep
 from simbaflow.kinds.base import DesignKind, StudyKind
 
@@ -26,9 +28,9 @@ def _measure(spec: dict):
 
 
 def _prediction(cfg: dict, row: dict) -> dict:
-    from simbaflow.select.sine_waveforms import PREDICTED
+    from simbaflow.select.sine_waveforms import PREDICTED, WAVEFORM_PREDICTED
 
-    return {f"analytic_{k}": row[k] for k in PREDICTED}
+    return {f"analytic_{k}": row.get(k, math.nan) for k in (*PREDICTED, *WAVEFORM_PREDICTED)}
 
 
 def _draw_figures(candidate_jsons, table_csv, selection_json, outputs) -> None:

@@ -17,7 +17,7 @@ from simbaflow.simulate.runio import RunRecord, read_run_parquet
 #: What a current or power design reports (a power design adds the power_* pair).
 STEP_METRICS = tuple(m for m in RUN_METRICS if m != "n_steps") + ("power_error_pct", "power_overshoot_pct")
 #: What a client/server design reports.
-CLIENT_SERVER_METRICS = sine_waveforms.STEADY_METRICS + sine_waveforms.TRANSIENT_METRICS
+CLIENT_SERVER_METRICS = sine_waveforms.STEADY_METRICS + sine_waveforms.TRANSIENT_METRICS + sine_waveforms.WAVEFORM_METRICS
 
 #: Columns of metrics.csv, in order (a contract: add, never rename).
 METRIC_COLUMNS = [
@@ -25,6 +25,7 @@ METRIC_COLUMNS = [
     *STEP_METRICS, "wall_time_s", *(f"analytic_{m}" for m in step_waveforms.PREDICTED),
     *sine_waveforms.STEADY_METRICS, *(f"analytic_{m}" for m in sine_waveforms.PREDICTED),
     *sine_waveforms.TRANSIENT_METRICS,
+    *sine_waveforms.WAVEFORM_METRICS, *(f"analytic_{m}" for m in sine_waveforms.WAVEFORM_PREDICTED),
 ]
 
 #: Simulated metrics a selection may name as ``<design>.<metric>``.
@@ -43,7 +44,7 @@ def measure_client_server_run(parquet: Path, cfg: dict, f0_hz: float, k_gain: fl
     See :func:`simbaflow.select.sine_waveforms.client_server_metrics` and
     :func:`simbaflow.select.sine_waveforms.transient_metrics`; the design's
     ``kgain_factor`` signal, when it names one, gives the k_gain step; the
-    transient figures take the currents at the control ticks ``k·ts_s``.
+    client figures take the currents at the control ticks ``k·ts_s``.
     """
     from simbaflow.select.sine_waveforms import client_server_metrics, transient_metrics
 
@@ -51,7 +52,7 @@ def measure_client_server_run(parquet: Path, cfg: dict, f0_hz: float, k_gain: fl
     t = df["time_s"].to_numpy()
     waves = [df[cfg[k]].to_numpy() for k in ("v_load", "i_server", "i_client", "v_ref")]
     factor = df[cfg["kgain_factor"]].to_numpy() if cfg.get("kgain_factor") else None
-    return {**client_server_metrics(t, *waves, f0_hz=f0_hz, k_gain=k_gain),
+    return {**client_server_metrics(t, *waves, f0_hz=f0_hz, k_gain=k_gain, ts_s=ts_s),
             **transient_metrics(t, *waves, f0_hz=f0_hz, k_gain=k_gain, factor=factor, ts_s=ts_s)}
 
 

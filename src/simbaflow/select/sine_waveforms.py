@@ -22,8 +22,13 @@ STEADY_METRICS = ("voltage_amplitude_error_pct", "voltage_phase_error_deg", "vol
                   "client_tracking_error_pct", "phase_error_deg", "phase_error_abs_deg")
 #: What :func:`transient_metrics` reports, in order.
 TRANSIENT_METRICS = ("startup_settling_s", "client_startup_settling_s", "kgain_step_settling_s")
+#: The client figures of :func:`client_server_metrics` on the full current waveforms (the others use
+#: the currents at the control ticks, as the firmware samples them).
+WAVEFORM_METRICS = ("client_tracking_error_waveform_pct", "phase_error_waveform_deg", "phase_error_waveform_abs_deg")
 #: Steady-state figures the coupled-inverter analysis predicts too (``analytic_<name>`` in metrics.csv).
 PREDICTED = ("phase_error_deg", "voltage_amplitude_error_pct", "client_tracking_error_pct")
+#: Waveform figures it predicts (with its sampling-and-hold model).
+WAVEFORM_PREDICTED = ("phase_error_waveform_deg", "client_tracking_error_waveform_pct")
 
 
 def last_periods(time_s, y, f0_hz: float, n_periods: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,9 +83,27 @@ def thd_pct(time_s, y, f0_hz: float, n_harmonics: int = N_HARMONICS) -> float:
     return float(100.0 * np.sqrt(np.sum(np.abs(c[1:]) ** 2)) / abs(c[0]))
 
 
+def at_ticks(time_s, y, ts_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """``y`` at the control ticks ``k·ts_s`` within the waveform's span (as the firmware samples it)."""
+    t = np.asarray(time_s, dtype=float)
+    ticks = ts_s * np.arange(math.ceil(t[0] / ts_s - 1e-9), math.floor(t[-1] / ts_s + 1e-9) + 1)
+    return ticks, np.interp(ticks, t, np.asarray(y, dtype=float))
+
+
 def client_server_metrics(time_s, v_load, i_server, i_client, v_ref, f0_hz: float, k_gain: float,
-                          n_periods: int = 5) -> dict[str, float]:
+                          n_periods: int = 5, ts_s: float | None = None) -> dict[str, float]:
     """Steady-state figures of one run, over its last ``n_periods`` periods of f0.
+
+    Parameters
+    ----------
+    ts_s
+        Control period: the client figures then use the currents at the ticks
+        ``k·ts_s``, as the firmware samples, regulates and records them. The
+        PR loops make those samples keep ``k_gain``; between ticks the bridges
+        hold their duties and both boards' currents carry the same extra term,
+        so the currents' own fundamentals (the ``*_waveform`` figures) do not
+        keep it (0.54 instead of 0.5 at ``k_gain`` 0.5 in the AC study).
+        Without ``ts_s`` both sets are the waveforms'.
 
     Returns
     -------
@@ -89,22 +112,36 @@ def client_server_metrics(time_s, v_load, i_server, i_client, v_ref, f0_hz: floa
         reference), ``voltage_phase_error_deg``, ``voltage_thd_pct``,
         ``client_tracking_error_pct`` (client current amplitude against
         ``k_gain`` times the server's), ``phase_error_deg`` (client current
-        minus server current; negative when the client lags) and
-        ``phase_error_abs_deg``.
+        minus server current; negative when the client lags),
+        ``phase_error_abs_deg``, and ``client_tracking_error_waveform_pct``,
+        ``phase_error_waveform_deg``, ``phase_error_waveform_abs_deg`` on the
+        full waveforms.
     """
-    def window(y):
-        return last_periods(time_s, y, f0_hz, n_periods)
+    def window(t, y):
+        return last_periods(t, y, f0_hz, n_periods)
 
-    c_v, c_ref = fundamental(*window(v_load), f0_hz), fundamental(*window(v_ref), f0_hz)
-    c_s, c_c = fundamental(*window(i_server), f0_hz), fundamental(*window(i_client), f0_hz)
+    def fund(t, y):
+        return fundamental(*window(t, y), f0_hz)
+
+    c_v, c_ref = fund(time_s, v_load), fund(time_s, v_ref)
+    w_s, w_c = fund(time_s, i_server), fund(time_s, i_client)
+    if ts_s is None:
+        c_s, c_c = w_s, w_c
+    else:
+        # Linear interpolation between ticks scales both fundamentals alike: the ratio is the samples'.
+        c_s, c_c = fund(*at_ticks(time_s, i_server, ts_s)), fund(*at_ticks(time_s, i_client, ts_s))
     phase = math.degrees(np.angle(c_c / c_s))
+    phase_w = math.degrees(np.angle(w_c / w_s))
     return {
         "voltage_amplitude_error_pct": 100.0 * (abs(c_v) / abs(c_ref) - 1.0),
         "voltage_phase_error_deg": math.degrees(np.angle(c_v / c_ref)),
-        "voltage_thd_pct": thd_pct(*window(v_load), f0_hz),
+        "voltage_thd_pct": thd_pct(*window(time_s, v_load), f0_hz),
         "client_tracking_error_pct": 100.0 * (abs(c_c) / (k_gain * abs(c_s)) - 1.0),
         "phase_error_deg": phase,
         "phase_error_abs_deg": abs(phase),
+        "client_tracking_error_waveform_pct": 100.0 * (abs(w_c) / (k_gain * abs(w_s)) - 1.0),
+        "phase_error_waveform_deg": phase_w,
+        "phase_error_waveform_abs_deg": abs(phase_w),
     }
 
 
@@ -194,12 +231,10 @@ def transient_metrics(time_s, v_load, i_server, i_client, v_ref, f0_hz: float, k
         The recorded multiplier of ``k_gain`` (piecewise constant, 1 when no
         step), or None for a run without a k_gain step.
     ts_s
-        Control period: when given, the currents are taken at the control
-        ticks ``k·ts_s``, as the firmware samples them. The PR loops make
-        those samples, not the currents between them, follow ``k_gain``: in
-        the switched bridges the leg currents ramp between ticks differently
-        on each board, so their continuous fundamentals need not keep the
-        ratio (8 % off at ``k_gain`` 0.5 in the AC study's design).
+        Control period: when given, the voltages and currents are taken at
+        the control ticks ``k·ts_s``, as the firmware samples them (see
+        :func:`client_server_metrics` for why their waveforms' fundamentals
+        differ).
 
     Returns
     -------
@@ -215,15 +250,16 @@ def transient_metrics(time_s, v_load, i_server, i_client, v_ref, f0_hz: float, k
         ending at the instant, so a figure includes up to one period of
         window delay.
     """
-    t_end, c_v = sliding_fundamental(time_s, v_load, f0_hz)
-    c_ref = sliding_fundamental(time_s, v_ref, f0_hz)[1]
-    t_i, i_server, i_client = time_s, i_server, i_client
+    t_end = sliding_fundamental(time_s, v_ref, f0_hz)[0]
+    t_i, v_load, v_ref, i_server, i_client = time_s, v_load, v_ref, i_server, i_client
     if ts_s is not None:
-        t = np.asarray(time_s, dtype=float)
-        t_i = ts_s * np.arange(math.ceil(t[0] / ts_s - 1e-9), math.floor(t[-1] / ts_s + 1e-9) + 1)
-        i_server, i_client = np.interp(t_i, t, i_server), np.interp(t_i, t, i_client)
-    # Both currents on one grid of window ends (the samples' linear interpolation
-    # scales every fundamental alike, by sinc²(ω0·ts/2): the ratio is the samples').
+        # The loops regulate samples: the voltage too (its switching ripple can bias the waveform's fundamental).
+        t_i = at_ticks(time_s, v_load, ts_s)[0]
+        v_load, v_ref, i_server, i_client = (at_ticks(time_s, y, ts_s)[1] for y in (v_load, v_ref, i_server, i_client))
+    # Every signal on one grid of window ends (the samples' linear interpolation
+    # scales every fundamental alike, by sinc²(ω0·ts/2): the ratios are the samples').
+    c_v = np.interp(t_end, *sliding_fundamental(t_i, v_load, f0_hz))
+    c_ref = np.interp(t_end, *sliding_fundamental(t_i, v_ref, f0_hz))
     c_s = np.interp(t_end, *sliding_fundamental(t_i, i_server, f0_hz))
     c_c = np.interp(t_end, *sliding_fundamental(t_i, i_client, f0_hz))
     steps = factor_steps(time_s, factor) if factor is not None else []
