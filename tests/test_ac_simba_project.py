@@ -124,15 +124,18 @@ def test_values_follow_the_study(design):
     assert design["TransientAnalysis"]["EndTime"] == "0.2"
 
 
-def test_sweep_carriers_keep_the_sampling_instant():
-    """The sweep's 20 kHz carriers carry the PhaseShift that keeps the tick at the same instant."""
+def test_carriers_keep_the_sampling_instant():
+    """The project's 200 kHz carriers carry the PhaseShift that puts each tick at the ADC's instant."""
     spec = yaml.safe_load((ROOT / "design" / "ac_client_server.yaml").read_text())
     offset_s = spec["ac"]["plant"]["current_sample_offset_s"]
     for cfg in spec["simulate"]["designs"].values():
-        fixed = cfg["fixed"]
-        for tag in ("S", "C"):
-            f_hz = float(str(fixed[f"TRI{tag}.Frequency"]).replace("k", "e3"))
-            assert fixed[f"TRI{tag}.PhaseShift"] / 360.0 / f_hz == pytest.approx(offset_s, rel=1e-3)
+        assert not any(k.startswith("TRI") for k in cfg.get("fixed", {})), "the sweep simulates TWIST's carriers"
+    design = jsimba.get_design(jsimba.load_project(PROJECT), "client_server")
+    for tag in ("S", "C"):
+        carrier = _params(design, f"TRI{tag}")
+        f_hz = float(str(carrier["Frequency"]).replace("k", "e3"))
+        assert f_hz == 200e3
+        assert float(carrier["PhaseShift"]) / 360.0 / f_hz == pytest.approx(offset_s, rel=1e-3)
 
 
 def test_pwm_update_lands_one_update_period_after_each_tick():
