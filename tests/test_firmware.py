@@ -48,9 +48,26 @@ def test_header_states_the_seed_numbers_and_provenance():
     assert read_gains_header(text) == fields
 
 
-def test_header_is_a_pure_function_of_the_selection():
+def test_header_is_a_pure_function_of_the_selection(monkeypatch, tmp_path):
+    import copy
+    import time
+
     sel = seed_selection("cd" * 32)
-    assert render_gains_header(header_fields(sel)) == render_gains_header(header_fields(sel))
+    first = render_gains_header(header_fields(copy.deepcopy(sel)))
+    # Another clock, time zone and working directory change nothing ...
+    monkeypatch.setattr(time, "time", lambda: 4102444800.0)  # 2100-01-01
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+    monkeypatch.chdir(tmp_path)
+    time.tzset()
+    try:
+        assert render_gains_header(header_fields(copy.deepcopy(sel))) == first
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    # ... while the selection's own date is the only line another date changes.
+    sel["provenance"]["created_utc"] = "2031-02-03T04:05:06Z"
+    changed = set(first.splitlines()) ^ set(render_gains_header(header_fields(sel)).splitlines())
+    assert changed == {" * date:              2026-11-22T09:00:00Z", " * date:              2031-02-03T04:05:06Z"}
 
 
 def test_header_refuses_an_overflowing_coefficient():
