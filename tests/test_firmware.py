@@ -316,7 +316,8 @@ def test_check_replays_the_candidates_simulated_run_and_matches_its_duty(tmp_pat
     sel = read_selection(sel_path)
     (fw / "include" / "controller_gains.h").write_text(render_gains_header(header_fields(sel)))
     report = firmware_check.run_check(fw, tmp_path, selection=sel)
-    assert f"stimulus: 160 samples from simulated run {run}" in report.lines
+    # 10 ms of the embedded engine's discrete_pi: the ticks k·Ts, k = 0..160.
+    assert f"stimulus: 161 samples from simulated run {run}" in report.lines
     assert any(line.startswith("simulated run: recorded duty = clamp(alpha + Vs/E)") for line in report.lines)
 
 
