@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TESTS = ["tests/test_metrics.py", "tests/test_step_waveforms.py", "tests/test_ac_metrics.py"]
+#: Fastest first: a mutant stops at its first failing test (-x).
+TESTS = ["tests/test_step_waveforms.py", "tests/test_metrics.py", "tests/test_ac_metrics.py"]
 
 SW = "simbaflow.select.step_waveforms"
 DM = "simbaflow.design.metrics"
@@ -45,9 +46,10 @@ MODES = ("zero", "scale")
 def run(target, mode) -> tuple[bool, str]:
     env = dict(os.environ, SIMBAFLOW_MUTATION=":".join((*target, mode)),
                PYTHONPATH=os.pathsep.join([str(REPO / "benchmarks"), os.environ.get("PYTHONPATH", "")]))
-    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "mutation_plugin", "-p", "no:cacheprovider",
-                          *TESTS], cwd=REPO, env=env, capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "mutation_plugin", "-p",
+                          "no:cacheprovider", *TESTS], cwd=REPO, env=env, capture_output=True, text=True)
     last = (res.stdout.strip().splitlines() or [""])[-1]
+    print(f"{':'.join(target[1:])} {mode}: {last}", file=sys.stderr, flush=True)
     return res.returncode != 0, last
 
 
@@ -64,7 +66,7 @@ def main() -> int:
     jobs = [(t, m) for t in TARGETS for m in MODES]
     with ThreadPoolExecutor(args.jobs) as pool:
         results = dict(zip(jobs, pool.map(lambda j: run(*j), jobs)))
-    print(f"{'metric':58s} {'= 0':>10s} {'x 1.01':>10s}")
+    print(f"{"metric":66s} {'= 0':>10s} {'x 1.01':>10s}")
     survived = 0
     for target in TARGETS:
         cells = []
@@ -73,7 +75,7 @@ def main() -> int:
             survived += not caught
             cells.append("caught" if caught else "SURVIVED")
         name = f"{target[0].rsplit('.', 1)[1]}.{target[1]}" + ("" if target[2] == "-" else f"[{target[2]}]")
-        print(f"{name:58s} {cells[0]:>10s} {cells[1]:>10s}")
+        print(f"{name:66s} {cells[0]:>10s} {cells[1]:>10s}")
     print(f"{len(jobs) - survived}/{len(jobs)} mutants caught by {', '.join(TESTS)} "
           f"in {time.perf_counter() - started:.0f} s")
     return 0 if survived == 0 else 1
