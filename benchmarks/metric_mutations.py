@@ -66,7 +66,7 @@ def main() -> int:
     jobs = [(t, m) for t in TARGETS for m in MODES]
     with ThreadPoolExecutor(args.jobs) as pool:
         results = dict(zip(jobs, pool.map(lambda j: run(*j), jobs)))
-    print(f"{"metric":66s} {'= 0':>10s} {'x 1.01':>10s}")
+    print(f"{'metric':66s} {'= 0':>10s} {'x 1.01':>10s}")
     survived = 0
     for target in TARGETS:
         cells = []
