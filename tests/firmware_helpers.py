@@ -107,27 +107,23 @@ def read_selection(path: Path) -> dict:
 def write_seed_run(root: Path, duty_offset: float = 0.0) -> Path:
     """A ``discrete_pi`` run file for the seed candidate, as the sweep stores it.
 
-    Current and reference come from firmware_check's numpy closed loop; the
-    duty is what the SIMBA block (α bounded to ±1) plus the compensation R·i/E
-    gives, clamped to 0..1, plus ``duty_offset`` (to fake a run that did not
-    execute this controller).
+    The embedded engine runs ``simba_projects/dc_current_loop.jsimba``'s
+    ``discrete_pi`` (the firmware PI as a C Code block, the switched leg) for
+    10 ms with the seed's a0 and a1; ``duty_offset`` is added to the recorded
+    duty (to fake a run that did not execute this controller).
     """
-    import numpy as np
-
-    from simbaflow.promote.pi_model import pi_float32_response
-    from simbaflow.simulate.engines.base import RunResult
-    from simbaflow.promote.pi_check import simulated_errors
-    from simbaflow.design.plants import Plant
+    from simbaflow.simulate.engines.base import Overrides
+    from simbaflow.simulate.engines.select import select_engine
     from simbaflow.simulate.runio import write_run_parquet
 
-    a0, a1, ts = SEED_CANDIDATE["a0"], SEED_CANDIDATE["a1"], SEED_CANDIDATE["ts_s"]
-    sim = simulated_errors(Plant("voltage_compensated_inductor", 6e-3, 30.0, 600.0), a0, a1, ts, -1.0, 1.0)
-    alpha = pi_float32_response(sim["error"], a0, a1, -1.0, 1.0).astype(float)
-    duty = np.clip(alpha + 30.0 * sim["current"] / 600.0, 0.0, 1.0) + duty_offset
-    result = RunResult(time_s=np.arange(sim["error"].size) * ts,
-                       signals={"L1 - Current": sim["current"], "iRef - Out": sim["reference"], "duty_cycle - Out": duty},
-                       status="ok", engine="embedded", engine_version="test", wall_time_s=0.0)
+    a0, a1 = SEED_CANDIDATE["a0"], SEED_CANDIDATE["a1"]
+    overrides = {"a0": {"Value": a0}, "a1": {"Value": a1}}
+    engine, _ = select_engine("embedded")
+    result = engine.run(REPO / "simba_projects" / "dc_current_loop.jsimba", "discrete_pi", Overrides(parameters=overrides),
+                        ["L1 - Current", "iRef - Out", "duty_cycle - Out"], end_time_s=0.01)
+    assert result.ok, result.message
+    result.signals["duty_cycle - Out"] = result.signals["duty_cycle - Out"] + duty_offset
     path = root / "results" / "dc_current_loop" / "runs" / SEED_CANDIDATE["candidate_id"] / "discrete_pi.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_run_parquet(path, result, {"status": "ok", "overrides": {"a0": {"Value": a0}, "a1": {"Value": a1}}})
+    write_run_parquet(path, result, {"status": "ok", "overrides": overrides})
     return path

@@ -44,4 +44,5 @@ def test_open_loop_leg_inductor_current_matches_ngspice():
     rms_difference = np.sqrt(np.mean((ours - theirs) ** 2))
     mean = np.mean(theirs)
     assert mean == pytest.approx(duty * e_v / r_ohm, rel=0.05)  # the comparison covers a real waveform
-    assert rms_difference < 0.01 * mean
+    # Measured: 1.2e-5 A RMS (the PULSE gates give ngspice the switching instants exactly).
+    assert rms_difference < 5e-5

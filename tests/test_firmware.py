@@ -48,9 +48,26 @@ def test_header_states_the_seed_numbers_and_provenance():
     assert read_gains_header(text) == fields
 
 
-def test_header_is_a_pure_function_of_the_selection():
+def test_header_is_a_pure_function_of_the_selection(monkeypatch, tmp_path):
+    import copy
+    import time
+
     sel = seed_selection("cd" * 32)
-    assert render_gains_header(header_fields(sel)) == render_gains_header(header_fields(sel))
+    first = render_gains_header(header_fields(copy.deepcopy(sel)))
+    # Another clock, time zone and working directory change nothing ...
+    monkeypatch.setattr(time, "time", lambda: 4102444800.0)  # 2100-01-01
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+    monkeypatch.chdir(tmp_path)
+    time.tzset()
+    try:
+        assert render_gains_header(header_fields(copy.deepcopy(sel))) == first
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    # ... while the selection's own date is the only line another date changes.
+    sel["provenance"]["created_utc"] = "2031-02-03T04:05:06Z"
+    changed = set(first.splitlines()) ^ set(render_gains_header(header_fields(sel)).splitlines())
+    assert changed == {" * date:              2026-11-22T09:00:00Z", " * date:              2031-02-03T04:05:06Z"}
 
 
 def test_header_refuses_an_overflowing_coefficient():
@@ -299,7 +316,8 @@ def test_check_replays_the_candidates_simulated_run_and_matches_its_duty(tmp_pat
     sel = read_selection(sel_path)
     (fw / "include" / "controller_gains.h").write_text(render_gains_header(header_fields(sel)))
     report = firmware_check.run_check(fw, tmp_path, selection=sel)
-    assert f"stimulus: 160 samples from simulated run {run}" in report.lines
+    # 10 ms of the embedded engine's discrete_pi: the ticks k·Ts, k = 0..160.
+    assert f"stimulus: 161 samples from simulated run {run}" in report.lines
     assert any(line.startswith("simulated run: recorded duty = clamp(alpha + Vs/E)") for line in report.lines)
 
 
