@@ -71,6 +71,9 @@ class StudyKind:
         The promotion target when none is given.
     control_period_s
         ``control_period_s(spec)``: the sample period bench records are timed with.
+    plant_of
+        ``plant_of(spec) -> dict``: the nominal plant section that ``plant_variations``
+        varies (:mod:`simbaflow.design.corners`); None for a kind without corners.
     """
 
     name: str
@@ -89,6 +92,15 @@ class StudyKind:
     export: Callable[..., Any] | None = None
     default_target: str = "spin"
     control_period_s: Callable[[dict], float] | None = None
+    plant_of: Callable[[dict], dict] | None = None
+
+    def corners(self, spec: dict) -> list:
+        """The study's plant corners (:func:`simbaflow.design.corners.expand_corners`), nominal first."""
+        from simbaflow.design.corners import Corner, expand_corners
+
+        if self.plant_of is None:
+            return [Corner("c0", {})]
+        return expand_corners(spec, self.plant_of(spec))
 
     def design_signals(self) -> dict[str, tuple[str, ...]]:
         """For :func:`simbaflow.simulate.plan.simulate_settings`: each design kind's signal keys."""

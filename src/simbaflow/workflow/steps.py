@@ -17,7 +17,7 @@ from simbaflow.core.errors import SpecError
 from simbaflow.core.paths import results_dir
 from simbaflow.core.provenance import provenance
 from simbaflow.core.spec import load_spec
-from simbaflow.core.tables import jsonable, read_candidates, row_from_json
+from simbaflow.core.tables import from_json, jsonable, read_candidates, row_from_json
 from simbaflow.kinds import expand_candidates, kind_of
 
 
@@ -46,13 +46,19 @@ def read_rows(batch_jsons: list[str | Path]) -> list[dict]:
     return [row_from_json(r) for path in batch_jsons for r in json.loads(Path(path).read_text())]
 
 
-def gather_candidates(spec_path: str | Path, batch_jsons: list[str | Path], out_csv: str | Path) -> pd.DataFrame:
-    """Collect the evaluated batches into ``candidates.csv`` (the kind's columns)."""
+def gather_candidates(spec_path: str | Path, batch_jsons: list[str | Path], out_csv: str | Path,
+                      out_corners_csv: str | Path | None = None) -> pd.DataFrame:
+    """Collect the evaluated batches into ``candidates.csv`` (the kind's columns) and, when asked,
+    ``corners.csv`` (one row per candidate and plant corner)."""
     columns = kind_of(load_spec(spec_path)).columns()
     rows = read_rows(batch_jsons)
     df = pd.DataFrame([{k: r.get(k, math.nan) for k in columns} for r in rows], columns=columns)
     with atomic.atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
+    if out_corners_csv is not None:
+        corner_rows = [{k: from_json(v) for k, v in c.items()} for r in rows for c in r.get("corners", [])]
+        with atomic.atomic_path(out_corners_csv) as tmp:
+            pd.DataFrame(corner_rows).to_csv(tmp, index=False)
     return df
 
 
