@@ -57,7 +57,8 @@ def _quick_table(spec: Path, fmt: str, command: str, with_choice: bool) -> None:
 
         selection, simulated = _analytic_selection(s["selection"])
         check_metric_names(selection, columns, str(spec))
-        choice = select(rows, selection, str(spec))
+        labels = {c.corner_id: c.describe(corners[0].plant) for c in corners}
+        choice = select(rows, selection, str(spec), labels)
         click.echo(f"selected: {choice['reason']}"
                    + (f" (analytic constraints only; `simbaflow sweep` checks {simulated} on simulations)"
                       if simulated else ""))

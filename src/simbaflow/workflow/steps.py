@@ -118,8 +118,11 @@ def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: 
         engines = sorted(set(pd.read_csv(metrics_csv, dtype={"engine": str})["engine"].dropna()))
         engine = ",".join(engines) or "none"
     check_metric_names(spec["selection"], columns, str(spec_path))
-    choice = select(rows, spec["selection"], str(spec_path))
+    corners = kind.corners(spec)
+    labels = {c.corner_id: c.describe(corners[0].plant) for c in corners}
+    choice = select(rows, spec["selection"], str(spec_path), labels)
     best = choice["candidate"]
+    objective = {k: v for k, v in spec["selection"]["objective"].items() if k in ("minimize", "maximize")}
     out = {
         "study": spec["study"],
         "kind": kind.name,
@@ -132,7 +135,7 @@ def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: 
         "controller": spec["controller"],
         "plant": spec[kind.section]["plant"] if kind.section != "sweep" else spec["plant"],
         "constraints": spec["selection"]["constraints"],
-        "objective": spec["selection"]["objective"],
+        "objective": objective,  # the primary objective; tie_rel and the secondary are in tie_break
         "constraints_met": choice["constraints_met"],
         "reason": choice["reason"],
         "runners_up": choice["runners_up"],
@@ -141,6 +144,13 @@ def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: 
         "engine": engine,
         "run_files": {k.split(".")[0]: v for k, v in best.items() if k.endswith(".run_file")},
         "provenance": provenance(spec),
+        # Robust selection (plant_variations): the corners every candidate was judged on, the
+        # winner's binding corner per constraint, the tie break and the nominal-plant choice.
+        "corners": [{"corner": c.corner_id, "label": labels[c.corner_id], "origin": c.origin,
+                     "changes": c.changes} for c in corners],
+        "binding_corners": choice["binding_corners"],
+        "tie_break": choice["tie_break"],
+        "nominal_best": choice["nominal_best"],
     }
     atomic.write_text(out_json, json.dumps(jsonable(out), indent=1))
     return out
