@@ -70,21 +70,27 @@ def plan_simulations(spec_path: str | Path, batch_jsons: list[str | Path], out_p
     (``<design>.<metric>``) are left to the selection.
     """
     from simbaflow.select.ranking import broken_constraints
-    from simbaflow.simulate.plan import make_plan
+    from simbaflow.simulate.plan import check_plant_map, make_plan
 
     spec = load_spec(spec_path)
-    sim = kind_of(spec).simulate_settings(spec)
+    kind = kind_of(spec)
+    sim = kind.simulate_settings(spec)
     rows = read_rows(batch_jsons)
     feasible = None
     if sim.get("candidates", "all") == "feasible":
         analytic = {k: v for k, v in spec["selection"]["constraints"].items() if "." not in k}
         feasible = {r["candidate_id"] for r in rows if not broken_constraints(r, analytic)}
-    make_plan(sim, rows, feasible).write(out_plan)
+    # Every simulated candidate runs on the plant corners too, through the designs' plant maps.
+    corners = kind.corners(spec)
+    varied = sorted({name for c in corners for name in c.changes})
+    check_plant_map(sim, varied, list(corners[0].plant), str(spec_path))
+    make_plan(sim, rows, feasible, [(c.corner_id, c.plant) for c in corners[1:]]).write(out_plan)
 
 
 def gather_metrics(spec_path: str | Path, plan_json: str | Path, candidates_csv: str | Path,
-                   out_csv: str | Path) -> pd.DataFrame:
-    """``metrics.csv``: one row per (candidate, design), measured as the study's kind says."""
+                   out_csv: str | Path, corners_csv: str | Path | None = None) -> pd.DataFrame:
+    """``metrics.csv``: one row per (candidate, design, corner), measured as the study's kind says;
+    a corner run's prediction is the analysis of that corner (``corners.csv``)."""
     from simbaflow.select.gather import gather_metrics as gather
     from simbaflow.simulate.plan import Plan
 
@@ -92,8 +98,11 @@ def gather_metrics(spec_path: str | Path, plan_json: str | Path, candidates_csv:
     kind = kind_of(spec)
     plan = Plan.read(plan_json)
     feasible = set(plan.feasible) if plan.feasible is not None else None
+    corner_rows = None
+    if corners_csv is not None and Path(corners_csv).stat().st_size > 1:
+        corner_rows = pd.read_csv(corners_csv).to_dict(orient="records")
     return gather(plan, kind.simulate_settings(spec), read_candidates(candidates_csv), kind.measures(spec),
-                  results_dir(spec), out_csv, feasible)
+                  results_dir(spec), out_csv, feasible, corner_rows)
 
 
 def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: str | Path,
