@@ -173,3 +173,83 @@ def test_worst_case_columns_match_an_independent_loop_on_every_corner(tmp_path):
         assert cands.loc[cid, "overshoot_pct"] == pytest.approx(overshoot["c0"], abs=1e-6)
     # L high and E low lower the loop gain E/L, hence the damping: ξ = 0.7 overshoots most there.
     assert cands.loc[ids[0], "worst_overshoot_pct_corner"] == "c3"
+
+
+# --- AC client/server study: the coupled model on each corner against a sample-by-sample loop -------
+
+def _ac_simulate(plant, gains, k_gain, n_steps, ts_s=1e-4, w0=2 * math.pi * 50):
+    """Both PR loops stepped sample by sample on ``plant`` (matrix exponential over each hold)."""
+    from scipy.linalg import expm
+
+    from simbaflow.design.realisations import pr_coefficients
+
+    l_h, c_f, r_load = 2 * plant["l_leg_h"], plant["c_leg_f"], plant["r_load_ohm"]
+    a = np.array([[0, 0, -1 / l_h], [0, 0, -1 / l_h], [1 / c_f, 1 / c_f, -1 / (r_load * c_f)]])
+    b = np.array([[1 / l_h, 0], [0, 1 / l_h], [0, 0]])
+    m = expm(np.block([[a, b], [np.zeros((2, 5))]]) * ts_s)
+    ad, bd = m[:3, :3], m[:3, 3:]
+    c = pr_coefficients(ts_s, w0)
+    b0, b1, a1 = c["b"][0], c["b"][1], c["a"][1]
+    x, pr_v, pr_i, link = np.zeros(3), [0.0] * 3, [0.0] * 3, [(0.0, 0.0)]
+
+    def step_pr(state, kp, kr, e):
+        r = b0 * e + b1 * state[0] - a1 * state[1] - state[2]
+        state[:] = [e, r, state[1]]
+        return kp * e + kr * r
+
+    i_s_out, i_c_out, v_out = [], [], []
+    for k in range(n_steps):
+        v_ref = 12.0 * math.sin(w0 * k * ts_s)
+        i_s, i_c, v = x
+        u_s = step_pr(pr_v, gains["server_kp"], gains["server_kr"], v_ref - v)
+        iref, vff = link[0]
+        u_c = vff + step_pr(pr_i, gains["client_kp"], gains["client_kr"], iref - i_c)
+        link = [(k_gain * i_s, v_ref)]
+        i_s_out.append(i_s)
+        i_c_out.append(i_c)
+        v_out.append(v)
+        x = ad @ x + bd @ np.array([u_s, u_c])
+    n = 1000  # the last five periods of 50 Hz
+    k = np.arange(n_steps - n, n_steps)
+    ph = lambda y: np.sum(np.asarray(y)[-n:] * np.exp(-1j * w0 * k * ts_s))  # noqa: E731
+    # The transient is what changes from one period to the next; its envelope decays as ρ^k,
+    # ρ the largest closed-loop pole magnitude.
+    # (Periods 2 to 6: later, the transient is down to round-off.)
+    d = np.abs(np.diff(np.reshape(v_out, (-1, 200)), axis=0)).max(axis=1)
+    rho = (d[6] / d[2]) ** (1 / (4 * 200))
+    return ph(i_c_out) / ph(i_s_out), rho
+
+
+def test_ac_corners_match_an_independent_loop_on_each_corner_plant(tmp_path):
+    plant = {"l_leg_h": 33.0e-6, "c_leg_f": 61.1e-6, "r_leg_ohm": 0.0, "v_bus_v": 40.0, "r_load_ohm": 30.0}
+    spec = {
+        "study": "ac_corners",
+        "plant_variations": {"l_leg_h": {"pct": 20}, "r_load_ohm": {"pct": 50}},
+        "ac": {"plant": plant, "f0_hz": 50.0, "ts_s": 1e-4, "link_delay_samples": 1,
+               "sweep": {"server": {"kp": [0.04], "kr": [500]}, "client": {"kp": [0.3], "kr": [250]},
+                         "k_gain": [0.5], "discretisation": ["control_library_pr"]}},
+        "selection": {"constraints": {"stable_all_corners": True}, "objective": {"minimize": "worst_settling_time_s"}},
+    }
+    path = tmp_path / "ac.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    cid = "v0p04-500-0_i0p3-250-0_k0p5_clpr"
+    evaluate_batch(path, [cid], tmp_path / "b.json")
+    gather_candidates(path, [tmp_path / "b.json"], tmp_path / "candidates.csv", tmp_path / "corners.csv")
+    corners = pd.read_csv(tmp_path / "corners.csv").set_index("corner")
+    cand = pd.read_csv(tmp_path / "candidates.csv").iloc[0]
+    assert list(corners.index) == ["c0", "c1", "c2", "c3", "c4"]
+    assert sorted(set(corners["plant.r_load_ohm"])) == [15.0, 30.0, 45.0]
+    phase = {}
+    for corner, row in corners.iterrows():
+        p = {**plant, "l_leg_h": row["plant.l_leg_h"], "r_load_ohm": row["plant.r_load_ohm"]}
+        ratio, rho = _ac_simulate(p, {"server_kp": 0.04, "server_kr": 500, "client_kp": 0.3, "client_kr": 250},
+                                  0.5, 8000)
+        assert bool(row["stable"]) is True
+        assert row["max_pole_magnitude"] == pytest.approx(rho, abs=1.5e-3)
+        phase[corner] = math.degrees(np.angle(ratio))
+        assert row["phase_error_deg"] == pytest.approx(phase[corner], abs=1e-3)
+        assert row["client_tracking_error_pct"] == pytest.approx(100 * (abs(ratio) / 0.5 - 1), abs=1e-2)
+        # Whatever the plant, a stable design lags by the one-period link delay at f0 (closed form).
+        assert phase[corner] == pytest.approx(-math.degrees(2 * math.pi * 50 * 1e-4), abs=1e-3)
+    assert cand["worst_phase_error_abs_deg"] == pytest.approx(max(abs(v) for v in phase.values()), abs=1e-3)
+    assert bool(cand["stable_all_corners"]) is True and cand["n_corners"] == 5

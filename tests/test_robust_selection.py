@@ -52,7 +52,7 @@ def test_nominal_optimum_breaking_a_corner_loses_to_a_robust_candidate_and_the_r
 
     assert sel["candidate_id"] == robust_best
     assert sel["nominal_best"]["candidate_id"] == nominal_best
-    assert f"the nominal-plant choice {nominal_best}" in sel["reason"]
+    assert f"the nominal-plant choice (simulated) {nominal_best}" in sel["reason"]
     assert f"worst_overshoot_pct = {ref[nominal_best]['c2'][0]:.4g} > max 10 at corner {LABELS['c2']}" in sel["reason"]
     rejected = {r["candidate_id"]: r["broken"] for r in sel["rejected"]}
     assert any(LABELS["c2"] in b for b in rejected[nominal_best])

@@ -6,16 +6,41 @@ from simbaflow.design.sweepspace import expand_pr_sweep
 from simbaflow.kinds.base import DesignKind, StudyKind
 
 
-def _evaluate(spec: dict, cand: dict) -> dict:
+#: What corners.csv keeps of each corner's analysis.
+CORNER_METRICS = ("stable", "max_pole_magnitude", "settling_time_s", "voltage_amplitude_error_pct",
+                  "phase_error_deg", "phase_error_abs_deg", "client_tracking_error_pct", "server_phase_margin_deg",
+                  "server_gain_margin_db", "client_phase_margin_deg", "client_gain_margin_db")
+
+
+def _worst_cases():
+    from simbaflow.design.corners import worst_of
+
+    return (worst_of("phase_error_abs_deg", "max"), worst_of("settling_time_s", "max"),
+            worst_of("max_pole_magnitude", "max"),
+            worst_of("server_phase_margin_deg", "min"), worst_of("client_phase_margin_deg", "min"),
+            worst_of("server_gain_margin_db", "min"), worst_of("client_gain_margin_db", "min"))
+
+
+def _corner(spec: dict, cand: dict, plant: dict) -> dict:
+    """The candidate analysed on one corner's plant (its PR gains do not depend on the plant)."""
     from simbaflow.design.coupled_inverters import evaluate_ac_candidate
 
-    return evaluate_ac_candidate(spec, cand)
+    return evaluate_ac_candidate({**spec, "ac": {**spec["ac"], "plant": plant}}, cand)
+
+
+def _evaluate(spec: dict, cand: dict) -> dict:
+    from simbaflow.design.corners import evaluate_on_corners
+    from simbaflow.design.coupled_inverters import evaluate_ac_candidate
+
+    row = evaluate_ac_candidate(spec, cand)
+    return evaluate_on_corners(spec, cand, row, KIND.corners(spec), _corner, CORNER_METRICS, _worst_cases())
 
 
 def _columns() -> list[str]:
     from simbaflow.design.coupled_inverters import COLUMNS
+    from simbaflow.design.corners import worst_columns
 
-    return list(COLUMNS)
+    return list(COLUMNS) + worst_columns(_worst_cases())
 
 
 def _measure(spec: dict):
@@ -62,4 +87,5 @@ KIND = StudyKind(
     waveforms="client_server",
     export=_export,
     control_period_s=lambda spec: float(spec["ac"]["ts_s"]),
+    plant_of=lambda spec: dict(spec["ac"]["plant"]),
 )

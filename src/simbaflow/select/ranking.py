@@ -216,22 +216,33 @@ def _nominal_best(rows, constraints, sense, metric, best, rejected, corner_label
     nominal_metric = nominal_name(metric)
     if nominal_constraints == constraints and nominal_metric == metric:
         return None
+    basis = "simulated"
+    names = list(nominal_constraints) + [nominal_metric]
+    if any(row.get(f"{n.split('.')[0]}.status") == "not simulated" for row in rows for n in names if "." in n):
+        # Some candidates were not simulated (simulate.candidates: feasible): the nominal
+        # choice is then the analytic one, each simulated metric replaced by its analytic
+        # counterpart (dropped when there is none).
+        basis = "analytic"
+        analytic = lambda n: n.split(".", 1)[1] if "." in n else n  # noqa: E731
+        nominal_constraints = {analytic(k): v for k, v in nominal_constraints.items() if analytic(k) in rows[0]}
+        nominal_metric = analytic(nominal_metric) if analytic(nominal_metric) in rows[0] else nominal_metric
     ok = [r for r in rows if not broken_constraints(r, nominal_constraints)]
     if not ok:
         return None
     pick = min(ok, key=lambda r: (_score(r, nominal_metric, sense), r["candidate_id"]))
-    out = {"candidate_id": pick["candidate_id"], nominal_metric: pick.get(nominal_metric)}
+    out = {"candidate_id": pick["candidate_id"], nominal_metric: pick.get(nominal_metric), "basis": basis}
     if pick["candidate_id"] == best["candidate_id"]:
         out["why"] = "it is also the choice on the nominal plant alone"
         return out
     broken = next((r["broken"] for r in rejected if r["candidate_id"] == pick["candidate_id"]), None)
     if broken:
         out["broken"] = broken
-        out["why"] = (f"the nominal-plant choice {pick['candidate_id']} ({nominal_metric} {_fmt(pick.get(nominal_metric))}) "
-                      f"lost because it breaks {'; '.join(broken)}")
+        out["why"] = (f"the nominal-plant choice ({basis}) {pick['candidate_id']} ({nominal_metric} "
+                      f"{_fmt(pick.get(nominal_metric))}) lost because it breaks {'; '.join(broken)}")
     else:
-        out["why"] = (f"the nominal-plant choice {pick['candidate_id']} ({nominal_metric} {_fmt(pick.get(nominal_metric))}) "
-                      f"meets every constraint but ranks lower on {metric} ({_fmt(pick.get(metric))} against "
+        out["why"] = (f"the nominal-plant choice ({basis}) {pick['candidate_id']} ({nominal_metric} "
+                      f"{_fmt(pick.get(nominal_metric))}) meets every constraint but ranks lower on {metric} "
+                      f"({_fmt(pick.get(metric))} against "
                       f"{_fmt(best.get(metric))}) or on the tie break")
     return out
 
