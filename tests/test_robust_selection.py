@@ -92,3 +92,12 @@ def test_a_declared_secondary_objective_decides_ties():
     assert select(_rows(), sel)["candidate"]["candidate_id"] == "a"
     sel["objective"]["secondary"] = {"maximize": "worst_phase_margin_deg"}
     assert select(_rows(), sel)["candidate"]["candidate_id"] == "c"
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    from simbaflow.review.corners import pareto_front
+
+    x = np.array([1.0, 2.0, 3.0, 2.5, 4.0, 1.5])
+    y = np.array([5.0, 3.0, 1.0, 3.5, 0.5, 6.0])
+    # (2.5, 3.5) is beaten by (2, 3); (1.5, 6) by (1, 5).
+    assert list(pareto_front(x, y)) == [0, 1, 2, 4]

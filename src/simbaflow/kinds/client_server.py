@@ -57,9 +57,11 @@ def _prediction(cfg: dict, row: dict) -> dict:
 
 
 def _draw_figures(candidate_jsons, table_csv, selection_json, outputs) -> None:
+    from simbaflow.review.corners import pareto_figure
     from simbaflow.review.summary import ac_figures
 
     ac_figures(table_csv, outputs[0])
+    pareto_figure(table_csv, selection_json, outputs[1], ("worst_phase_error_abs_deg", "worst_settling_time_s"))
 
 
 def _export(selection_path, firmware_dir, target, dry_run):
@@ -82,7 +84,7 @@ KIND = StudyKind(
     filter_fields=("discretisation",),
     designs={"ac_client_server": DesignKind(signals=("v_load", "v_ref", "i_server", "i_client"),
                                             measure=_measure, predict=_prediction)},
-    figures=("metrics_vs_parameters",),
+    figures=("metrics_vs_parameters", "pareto"),
     draw_figures=_draw_figures,
     waveforms="client_server",
     export=_export,

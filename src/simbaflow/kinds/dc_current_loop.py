@@ -59,9 +59,17 @@ def _step_prediction(cfg: dict, row: dict) -> dict:
 
 
 def _draw_figures(candidate_jsons, table_csv, selection_json, outputs) -> None:
+    import json
+    from pathlib import Path
+
+    from simbaflow.core.tables import row_from_json
+    from simbaflow.review.corners import envelope_figure, pareto_figure
     from simbaflow.review.summary import analytic_figures
 
-    analytic_figures(candidate_jsons, table_csv, selection_json, outputs)
+    analytic_figures(candidate_jsons, table_csv, selection_json, outputs[:4])
+    pareto_figure(table_csv, selection_json, outputs[4], ("worst_overshoot_pct", "worst_settling_time_s"))
+    rows = [row_from_json(r) for p in candidate_jsons for r in json.loads(Path(p).read_text())]
+    envelope_figure(rows, selection_json, outputs[5])
 
 
 def _export(selection_path, firmware_dir, target, dry_run):
@@ -83,7 +91,8 @@ KIND = StudyKind(
     candidate_fields=("kp", "ki", "a0", "a1", "xi", "wn_rad_s", "fs_hz", "ts_s", "delay_samples"),
     filter_fields=("method", "realisation"),
     designs={"current": _STEP, "power": _STEP},
-    figures=("step_responses", "pole_zero", "metrics_vs_parameters", "continuous_vs_discrete"),
+    figures=("step_responses", "pole_zero", "metrics_vs_parameters", "continuous_vs_discrete", "pareto",
+             "corner_envelopes"),
     draw_figures=_draw_figures,
     waveforms="steps",
     export=_export,
