@@ -101,3 +101,17 @@ def test_pareto_front_keeps_only_undominated_points():
     y = np.array([5.0, 3.0, 1.0, 3.5, 0.5, 6.0])
     # (2.5, 3.5) is beaten by (2, 3); (1.5, 6) by (1, 5).
     assert list(pareto_front(x, y)) == [0, 1, 2, 4]
+
+
+def test_promoted_header_records_the_corners_the_gains_were_checked_on():
+    import hashlib
+
+    from firmware_helpers import seed_selection
+    from simbaflow.promote.pi_header import header_fields, read_gains_header, render_gains_header
+
+    sel = seed_selection(hashlib.sha256(b"spec").hexdigest())
+    sel["corners"] = [{"corner": "c0", "label": "c0 (nominal)"},
+                      {"corner": "c1", "label": "c1 (l_h 0.0048 (-20 %), e_v 540 (-10 %))"}]
+    text = render_gains_header(header_fields(sel))
+    assert " * corners:           c0 (nominal); c1 (l_h 0.0048 (-20 %), e_v 540 (-10 %))" in text
+    assert read_gains_header(text)["corners"] == "c0 (nominal); c1 (l_h 0.0048 (-20 %), e_v 540 (-10 %))"

@@ -84,6 +84,9 @@ def header_fields(selection: dict[str, Any]) -> dict[str, str]:
     for key in METRIC_KEYS:
         if cand.get(key) is not None:
             fields[key] = f"{float(cand[key]):.6g}"
+    if selection.get("corners"):
+        # The plant corners the promoted gains were checked on (plant_variations).
+        fields["corners"] = "; ".join(str(c["label"]) for c in selection["corners"])
 
     fields.update({f"CONTROLLER_GAINS_REALISATION_{name.upper()}": str(i) for name, i in REALISATION_IDS.items()})
     fields.update({
