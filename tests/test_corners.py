@@ -46,14 +46,15 @@ def test_latin_hypercube_beyond_three_parameters_is_balanced_bounded_and_seeded(
     spec = {"plant_variations": {"a": {"pct": 10}, "b": {"pct": 10}, "c": {"pct": 10}, "d": [3.0, 5.0],
                                  "samples": 8, "seed": 3}}
     corners = expand_corners(spec, nominal)
-    assert len(corners) <= 1 + 8 < 2**4 + 1
     lhs = [c for c in corners if c.origin == "latin_hypercube"]
-    # Each level of each parameter appears equally often (8 samples over 2 levels: 4 each),
-    # unless two samples coincided and one was dropped.
-    if len(lhs) == 8:
-        for name in nominal:
-            values = [c.plant[name] for c in lhs]
-            assert sorted(set(values)) == sorted(set(values)) and all(values.count(v) == 4 for v in set(values))
+    # 8 distinct points of the 16 level combinations (none is the nominal plant), plus c0.
+    assert len(corners) == 1 + 8 and len({tuple(c.plant.values()) for c in lhs}) == 8
+    # Each level of each parameter appears equally often: 8 samples over 2 levels, 4 each.
+    expected = {"a": {0.9, 1.1}, "b": {1.8, 2.2}, "c": {2.7, 3.3}, "d": {3.0, 5.0}}
+    for name in nominal:
+        values = [c.plant[name] for c in lhs]
+        assert {round(v, 9) for v in values} == expected[name]
+        assert all(values.count(v) == 4 for v in set(values))
     assert [c.plant for c in expand_corners(spec, nominal)] == [c.plant for c in corners]
     other = {"plant_variations": {**spec["plant_variations"], "seed": 4}}
     assert [c.plant for c in expand_corners(other, nominal)] != [c.plant for c in corners]

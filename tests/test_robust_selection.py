@@ -115,3 +115,17 @@ def test_promoted_header_records_the_corners_the_gains_were_checked_on():
     text = render_gains_header(header_fields(sel))
     assert " * corners:           c0 (nominal); c1 (l_h 0.0048 (-20 %), e_v 540 (-10 %))" in text
     assert read_gains_header(text)["corners"] == "c0 (nominal); c1 (l_h 0.0048 (-20 %), e_v 540 (-10 %))"
+
+
+def test_pareto_metrics_are_checked_against_the_table(tmp_path):
+    from simbaflow.core.errors import SpecError
+
+    spec = {"study": "p", "plant": {"model": "voltage_compensated_inductor", "l_h": 6e-3, "r_ohm": 30, "e_v": 600},
+            "sweep": {"xi": [1.4], "wn_rad_s": [2500], "fs_hz": [16000], "method": ["tustin"]},
+            "selection": {"pareto": ["worst_overshoot_pct", "worst_rise_s"]}}
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    evaluate_batch(path, ["xi1p4-wn2500-fs16000-tustin-d0"], tmp_path / "b.json")
+    gather_candidates(path, [tmp_path / "b.json"], tmp_path / "c.csv")
+    with pytest.raises(SpecError, match="selection.pareto: unknown metric 'worst_rise_s'"):
+        select_to_json(path, tmp_path / "c.csv", tmp_path / "s.json")

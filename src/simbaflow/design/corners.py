@@ -72,7 +72,7 @@ class Corner:
         return f"{self.corner_id} ({', '.join(parts)})"
 
 
-def _levels(name: str, rule: Any, nominal: float, source: str) -> list[float] | None:
+def _levels(rule: Any, nominal: float) -> list[float] | None:
     """The levels of a tolerance or explicit parameter (None for a distribution)."""
     if isinstance(rule, list):
         return [float(v) for v in rule]
@@ -107,7 +107,7 @@ def expand_corners(spec: dict, nominal: dict[str, Any]) -> list[Corner]:
             raise SpecError(f"{source}: plant_variations.{name}: not a numeric plant parameter; expected one of "
                             f"{', '.join(numeric)}")
         base = float(nominal[name])
-        lv = _levels(name, rule, base, source)
+        lv = _levels(rule, base)
         if lv is None:
             draws[name] = float(rule["normal"]["sd_pct"]) / 100.0
             continue
@@ -135,14 +135,20 @@ def expand_corners(spec: dict, nominal: dict[str, Any]) -> list[Corner]:
         for combo in itertools.product(*(levels[n] for n in names)):
             add(dict(zip(names, combo)), "factorial")
     elif names:
-        # Latin hypercube over the levels: column j is a shuffled, balanced list of levels.
-        columns = []
-        for n in names:
-            col = [levels[n][i % len(levels[n])] for i in range(samples)]
-            rng.shuffle(col)
-            columns.append(col)
-        for i in range(samples):
-            add({n: columns[j][i] for j, n in enumerate(names)}, "latin_hypercube")
+        # Latin hypercube over the levels: column j is a shuffled, balanced list of levels;
+        # reshuffled (a bounded number of times, from the same seed) until no two points coincide.
+        distinct = min(samples, math.prod(len(levels[n]) for n in names))
+        for _attempt in range(200):
+            columns = []
+            for n in names:
+                col = [levels[n][i % len(levels[n])] for i in range(samples)]
+                rng.shuffle(col)
+                columns.append(col)
+            points = [tuple(col[i] for col in columns) for i in range(samples)]
+            if len(set(points)) >= distinct:
+                break
+        for point in points:
+            add(dict(zip(names, point)), "latin_hypercube")
     for _ in range(samples if draws else 0):
         changes = {}
         for n, sd in draws.items():

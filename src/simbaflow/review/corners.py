@@ -27,12 +27,14 @@ def pareto_figure(table_csv: str | Path, selection_json: str | Path, out_png: st
                   metrics: tuple[str, str]) -> None:
     """Every candidate on two (worst-case) metrics, the Pareto front joined, the pick marked.
 
-    Candidates whose metric is not finite on some corner (unstable, never settling)
-    cannot be drawn; the title says how many were left out.
+    ``metrics`` is the kind's default pair; the selection's ``pareto`` (the spec's
+    ``selection.pareto``) replaces it. Candidates whose metric is not finite on
+    some corner (unstable, never settling) cannot be drawn; the title says how
+    many were left out.
     """
     df = pd.read_csv(table_csv)
     sel = json.loads(Path(selection_json).read_text())
-    mx, my = metrics
+    mx, my = sel.get("pareto") or metrics
     x, y = pd.to_numeric(df[mx], errors="coerce"), pd.to_numeric(df[my], errors="coerce")
     finite = np.isfinite(x) & np.isfinite(y)
     fig, ax = plt.subplots(figsize=(7, 4.5))

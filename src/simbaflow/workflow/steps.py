@@ -127,6 +127,10 @@ def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: 
         engines = sorted(set(pd.read_csv(metrics_csv, dtype={"engine": str})["engine"].dropna()))
         engine = ",".join(engines) or "none"
     check_metric_names(spec["selection"], columns, str(spec_path))
+    for name in spec["selection"].get("pareto", []):
+        if name not in columns:
+            raise SpecError(f"{spec_path}: selection.pareto: unknown metric {name!r}; expected one of "
+                            f"{', '.join(sorted(columns))}")
     corners = kind.corners(spec)
     labels = {c.corner_id: c.describe(corners[0].plant) for c in corners}
     choice = select(rows, spec["selection"], str(spec_path), labels)
@@ -160,6 +164,7 @@ def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: 
         "binding_corners": choice["binding_corners"],
         "tie_break": choice["tie_break"],
         "nominal_best": choice["nominal_best"],
+        "pareto": spec["selection"].get("pareto"),
     }
     atomic.write_text(out_json, json.dumps(jsonable(out), indent=1))
     return out
