@@ -186,7 +186,7 @@ def test_cli_ac_design_csv(tmp_path):
     out = run_cli("ac-design", str(path), "--format", "csv")
     assert out.returncode == 0, out.stderr
     header, line = out.stdout.strip().splitlines()
-    assert header.split(",") == ac_design.COLUMNS
+    assert header.split(",")[: len(ac_design.COLUMNS)] == ac_design.COLUMNS  # then the worst-case columns
     assert line.startswith("v0p04-500-0_i0p3-250-0_k1_clpr,control_library_pr,True,")
     table = run_cli("ac-design", str(path))
     assert "selected: v0p04-500-0_i0p3-250-0_k1_clpr" in table.stdout

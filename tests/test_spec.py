@@ -27,7 +27,8 @@ def test_defaults_filled():
 
 def test_default_study_is_valid(repo):
     spec = load_spec(repo / "design/dc_current_loop.yaml")
-    assert spec["sweep"]["xi"] == [0.7, 0.9, 1.1, 1.4]
+    assert spec["sweep"]["xi"] == [0.7, 0.9, 1.1, 1.4, 1.6]
+    assert spec["plant_variations"] == {"l_h": {"pct": 20}, "e_v": {"pct": 10}, "samples": 8, "seed": 0}
     assert len(spec["_sha256"]) == 64
 
 

@@ -101,7 +101,7 @@ def test_design_command_table_and_json(repo):
     res = run_cli("design", "design/dc_current_loop.yaml", "--format", "json", cwd=repo)
     assert res.returncode == 0, res.stderr
     rows = json.loads(res.stdout)
-    assert len(rows) == 4 * 2 * 4 * 2
+    assert len(rows) == 5 * 2 * 4 * 2  # ξ × ωn × method × delay
     seed = next(r for r in rows if r["candidate_id"] == "xi1p4-wn5000-fs16000-tustin-d0")
     assert seed["a0"] == pytest.approx(-0.1321875) and seed["a1"] == pytest.approx(0.1478125)
     table = run_cli("design", "design/dc_current_loop.yaml", cwd=repo)

@@ -25,7 +25,8 @@ rule gather_candidates:
         batches=evaluated_batches,
     output:
         report(f"{RESULTS}/candidates.csv", caption="../report/candidates.rst", category="Tables"),
+        report(f"{RESULTS}/corners.csv", caption="../report/corners.rst", category="Tables"),
     run:
         from simbaflow.workflow.steps import gather_candidates
 
-        gather_candidates(input.spec, input.batches, output[0])
+        gather_candidates(input.spec, input.batches, output[0], output[1])

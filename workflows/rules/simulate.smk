@@ -46,10 +46,11 @@ rule gather_metrics:
         manifests=simulation_manifests,
         plan=f"{RESULTS}/plan.json",
         candidates=f"{RESULTS}/candidates.csv",
+        corners=f"{RESULTS}/corners.csv",
         spec=SPEC_PATH,
     output:
         report(f"{RESULTS}/metrics.csv", caption="../report/metrics.rst", category="Tables"),
     run:
         from simbaflow.workflow.steps import gather_metrics
 
-        gather_metrics(input.spec, input.plan, input.candidates, output[0])
+        gather_metrics(input.spec, input.plan, input.candidates, output[0], input.corners)

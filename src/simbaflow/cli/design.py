@@ -36,6 +36,11 @@ def _quick_table(spec: Path, fmt: str, command: str, with_choice: bool) -> None:
     kind = kind_of(s)
     if QUICK_COMMANDS[kind.name] != command:
         raise click.UsageError(f"{spec} is a {kind.name} study; use `simbaflow {QUICK_COMMANDS[kind.name]} {spec}`")
+    corners = kind.corners(s)
+    if fmt == "table" and kind.plant_of is not None:
+        from simbaflow.design.corners import corners_table
+
+        click.echo(corners_table(corners, kind.plant_of(s)))
     rows = [kind.evaluate(s, c) for c in expand_candidates(s)]
     columns = kind.columns()
     df = pd.DataFrame(rows, columns=columns)
@@ -52,7 +57,8 @@ def _quick_table(spec: Path, fmt: str, command: str, with_choice: bool) -> None:
 
         selection, simulated = _analytic_selection(s["selection"])
         check_metric_names(selection, columns, str(spec))
-        choice = select(rows, selection, str(spec))
+        labels = {c.corner_id: c.describe(corners[0].plant) for c in corners}
+        choice = select(rows, selection, str(spec), labels)
         click.echo(f"selected: {choice['reason']}"
                    + (f" (analytic constraints only; `simbaflow sweep` checks {simulated} on simulations)"
                       if simulated else ""))

@@ -15,7 +15,7 @@ import numpy as np
 from simbaflow.design import discretisation, loops, realisations
 
 from simbaflow.core import fixedpoint
-from simbaflow.design.plants import plant_from_spec, plant_tf, plant_tf_discrete
+from simbaflow.design.plants import Plant, plant_from_spec, plant_tf, plant_tf_discrete
 from simbaflow.design.tuning import damping_from_gains, pi_gains_pole_placement
 
 #: Columns of candidates.csv, in order (a contract: add, never rename).
@@ -58,8 +58,15 @@ def candidate_gains(spec: dict, cand: dict[str, Any]) -> dict[str, float]:
     return {"xi": xi, "wn_rad_s": wn_rad_s, "kp": kp, "ki": ki, "ts_s": ts_s, "a0": a0, "a1": a1}
 
 
-def evaluate_candidate(spec: dict, cand: dict[str, Any], with_responses: bool = False) -> dict[str, Any]:
+def evaluate_candidate(spec: dict, cand: dict[str, Any], with_responses: bool = False,
+                       plant: Plant | None = None) -> dict[str, Any]:
     """Tune, discretise, quantise and analyse one candidate.
+
+    Parameters
+    ----------
+    plant
+        The plant the loop is analysed on (a tolerance corner); the gains are
+        always those designed on the spec's nominal plant. Default: the nominal plant.
 
     Returns
     -------
@@ -69,7 +76,7 @@ def evaluate_candidate(spec: dict, cand: dict[str, Any], with_responses: bool = 
         A candidate that cannot be realised (e.g. a coefficient overflowing the
         fixed-point format) has ``status = "failed"`` and the reason.
     """
-    plant = plant_from_spec(spec)
+    plant = plant_from_spec(spec) if plant is None else plant
     row: dict[str, Any] = dict.fromkeys(COLUMNS, math.nan)
     row.update(cand)
     row["status"], row["reason"] = "ok", ""

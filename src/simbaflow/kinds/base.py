@@ -78,6 +78,9 @@ class StudyKind:
     decision_fields
         Candidate fields the review page shows as the chosen gains and coefficients
         (``<field>_fixed`` beside each when the candidate has it).
+    plant_of
+        ``plant_of(spec) -> dict``: the nominal plant section that ``plant_variations``
+        varies (:mod:`simbaflow.design.corners`); None for a kind without corners.
     """
 
     name: str
@@ -99,6 +102,15 @@ class StudyKind:
     count: Callable[[dict], int] = lambda spec: 0
     text_columns: tuple[str, ...] = ("candidate_id", "status", "reason")
     decision_fields: tuple[str, ...] = ()
+    plant_of: Callable[[dict], dict] | None = None
+
+    def corners(self, spec: dict) -> list:
+        """The study's plant corners (:func:`simbaflow.design.corners.expand_corners`), nominal first."""
+        from simbaflow.design.corners import Corner, expand_corners
+
+        if self.plant_of is None:
+            return [Corner("c0", {})]
+        return expand_corners(spec, self.plant_of(spec))
 
     def design_signals(self) -> dict[str, tuple[str, ...]]:
         """For :func:`simbaflow.simulate.plan.simulate_settings`: each design kind's signal keys."""

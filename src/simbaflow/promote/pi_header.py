@@ -110,6 +110,9 @@ def header_fields(selection: dict[str, Any]) -> dict[str, str]:
     for key in METRIC_KEYS:
         if cand.get(key) is not None:
             fields[key] = f"{float(cand[key]):.6g}"
+    if selection.get("corners"):
+        # The plant corners the promoted gains were checked on (plant_variations).
+        fields["corners"] = "; ".join(str(c["label"]) for c in selection["corners"])
 
     if cand["realisation"] not in REALISATION_IDS:
         raise ValueError(f"candidate.realisation: {cand['realisation']!r} is not one of {', '.join(REALISATION_IDS)}")

@@ -40,7 +40,9 @@ def _client_server_designs(sim: dict) -> list[str]:
 
 
 def _read_metrics(metrics_csv) -> pd.DataFrame:
-    return pd.read_csv(metrics_csv, dtype={"message": str, "engine": str, "run_file": str})
+    df = pd.read_csv(metrics_csv, dtype={"message": str, "engine": str, "run_file": str, "corner": str})
+    # The nominal plant's runs; the corner runs are drawn by simbaflow.review.corners.
+    return df[df["corner"].fillna("c0") == "c0"].reset_index(drop=True) if "corner" in df else df
 
 
 def _run(path: str):

@@ -28,6 +28,8 @@ class PlannedRun:
     design: str
     overrides: dict[str, dict[str, float]]
     candidates: tuple[str, ...]
+    #: The plant corner simulated (``c0``: nominal); a corner run's id ends in ``--<corner>``.
+    corner: str = "c0"
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ class Plan:
     @classmethod
     def read(cls, path: str | Path) -> "Plan":
         data = json.loads(Path(path).read_text())
-        batches = {b: [PlannedRun(r["run_id"], r["design"], r["overrides"], tuple(r["candidates"])) for r in runs]
+        batches = {b: [PlannedRun(r["run_id"], r["design"], r["overrides"], tuple(r["candidates"]),
+                                  r.get("corner", "c0")) for r in runs]
                    for b, runs in data["batches"].items()}
         return cls(data["project"], data["designs"], batches, data.get("feasible"))
 
@@ -143,13 +146,73 @@ def check_project(sim: dict, source: str) -> None:
             raise SpecError(f"{source}: {key}: {exc}") from None
 
 
+def plant_map_targets(target: str | list) -> list[tuple[str, str, bool]]:
+    """``(device, parameter, reciprocal)`` of a plant-map entry: ``DEV.PARAM``, ``1/DEV.PARAM`` or a list of them.
+
+    A ``1/`` target receives the reciprocal of the plant value (a gain that divides
+    by it, such as the output-voltage compensation Vs/E).
+    """
+    out = []
+    for item in target if isinstance(target, list) else [target]:
+        reciprocal = item.replace(" ", "").startswith("1/")
+        device, _, parameter = item.replace(" ", "")[2 if reciprocal else 0:].partition(".")
+        out.append((device, parameter, reciprocal))
+    return out
+
+
+def design_plant_map(sim: dict, design: str) -> dict:
+    """The plant map of one design (its own ``plant_map``, else ``simulate.plant_map``)."""
+    cfg = sim["designs"][design]
+    return cfg.get("plant_map", sim.get("plant_map", {}))
+
+
+def check_plant_map(sim: dict, varied: Iterable[str], plant_names: Iterable[str], source: str) -> None:
+    """Every varied plant parameter mapped to an existing device parameter of every design.
+
+    Checked against the project as ``simbaflow simulate --set`` checks its
+    overrides: an unknown device or parameter is named with the valid ones.
+
+    Raises
+    ------
+    SpecError
+        A plant-map key that is not a plant parameter, a target that the design
+        does not have, or a varied parameter a design does not map (unless
+        ``simulate.corners: none``).
+    """
+    from simbaflow.simulate import jsimba
+
+    varied, plant_names = list(varied), list(plant_names)
+    if not varied or sim.get("corners", "all") == "none":
+        return
+    project = jsimba.load_project(sim["project"])
+    for design in sim["designs"]:
+        pmap = design_plant_map(sim, design)
+        key = f"simulate.designs.{design}.plant_map" if "plant_map" in sim["designs"][design] else "simulate.plant_map"
+        for name, target in pmap.items():
+            if name not in plant_names:
+                raise SpecError(f"{source}: {key}.{name}: not a plant parameter; expected one of {', '.join(plant_names)}")
+            for device, parameter, _ in plant_map_targets(target):
+                if not device or not parameter:
+                    raise SpecError(f"{source}: {key}.{name}: {target!r}: expected DEVICE.PARAMETER or 1/DEVICE.PARAMETER")
+                try:
+                    jsimba.apply_overrides(jsimba.get_design(project, design, sim["project"]),
+                                           jsimba.Overrides(parameters={device: {parameter: 1.0}}))
+                except SpecError as exc:
+                    raise SpecError(f"{source}: {key}.{name}: {exc}") from None
+        missing = [v for v in varied if v not in pmap]
+        if missing:
+            raise SpecError(f"{source}: {key}: does not map the varied plant parameter(s) {', '.join(missing)} of "
+                            f"design {design}; map them to device parameters or set simulate.corners: none")
+
+
 def runs_design(cfg: dict, candidate: dict) -> bool:
     """Whether a design's ``where`` filter lets ``candidate`` run it."""
     return all(candidate.get(field) in allowed for field, allowed in cfg.get("where", {}).items())
 
 
-def plan_runs(sim: dict, values: list[dict[str, Any]], feasible: set[str] | None = None) -> list[PlannedRun]:
-    """Every distinct (design, overrides), in sweep order.
+def plan_runs(sim: dict, values: list[dict[str, Any]], feasible: set[str] | None = None,
+              corners: list[tuple[str, dict[str, float]]] | None = None) -> list[PlannedRun]:
+    """Every distinct (design, corner, overrides), in sweep order, nominal runs first.
 
     Parameters
     ----------
@@ -159,23 +222,34 @@ def plan_runs(sim: dict, values: list[dict[str, Any]], feasible: set[str] | None
         Each candidate's fields (its analytic row), in sweep order.
     feasible
         When given, only these candidates are simulated.
+    corners
+        ``(corner id, {plant parameter: value})`` of the plant corners other than
+        the nominal one; each design runs them too, through its plant map.
     """
     runs: list[PlannedRun] = []
     for design, cfg in sim["designs"].items():
-        groups: dict[str, tuple[str, dict, list[str]]] = {}
-        for v in values:
-            if not runs_design(cfg, v) or (feasible is not None and v["candidate_id"] not in feasible):
-                continue
-            overrides: dict[str, dict[str, float]] = {}
-            for target, value in cfg.get("fixed", {}).items():
-                device, parameter = target.split(".", 1)
-                overrides.setdefault(device, {})[parameter] = value
-            for target, field in cfg.get("set", {}).items():
-                device, parameter = target.split(".", 1)
-                overrides.setdefault(device, {})[parameter] = float(v[field])
-            key = json.dumps(overrides, sort_keys=True)
-            groups.setdefault(key, (v["candidate_id"], overrides, []))[2].append(v["candidate_id"])
-        runs += [PlannedRun(rid, design, ov, tuple(ids)) for rid, ov, ids in groups.values()]
+        pmap = design_plant_map(sim, design)
+        design_corners = [("c0", {})] + [c for c in (corners or []) if pmap]
+        for corner, plant in design_corners:
+            groups: dict[str, tuple[str, dict, list[str]]] = {}
+            for v in values:
+                if not runs_design(cfg, v) or (feasible is not None and v["candidate_id"] not in feasible):
+                    continue
+                overrides: dict[str, dict[str, float]] = {}
+                for target, value in cfg.get("fixed", {}).items():
+                    device, parameter = target.split(".", 1)
+                    overrides.setdefault(device, {})[parameter] = value
+                for target, field in cfg.get("set", {}).items():
+                    device, parameter = target.split(".", 1)
+                    overrides.setdefault(device, {})[parameter] = float(v[field])
+                for name, target in pmap.items() if corner != "c0" else ():
+                    for device, parameter, reciprocal in plant_map_targets(target):
+                        value = float(plant[name])
+                        overrides.setdefault(device, {})[parameter] = 1.0 / value if reciprocal else value
+                key = json.dumps(overrides, sort_keys=True)
+                groups.setdefault(key, (v["candidate_id"], overrides, []))[2].append(v["candidate_id"])
+            suffix = "" if corner == "c0" else f"--{corner}"
+            runs += [PlannedRun(rid + suffix, design, ov, tuple(ids), corner) for rid, ov, ids in groups.values()]
     return runs
 
 
@@ -191,14 +265,17 @@ def batch_runs(runs: list[PlannedRun], batch_size: int) -> dict[str, list[Planne
     return batches
 
 
-def make_plan(sim: dict, values: list[dict[str, Any]], feasible: set[str] | None = None) -> Plan:
-    """The study's :class:`Plan` (runs batched by ``simulate.batch_size``)."""
+def make_plan(sim: dict, values: list[dict[str, Any]], feasible: set[str] | None = None,
+              corners: list[tuple[str, dict[str, float]]] | None = None) -> Plan:
+    """The study's :class:`Plan` (runs batched by ``simulate.batch_size``); ``corners`` as :func:`plan_runs`."""
     designs = {}
     for name, cfg in sim["designs"].items():
         designs[name] = {"signals": list(cfg["signals"]),
                          "end_time_s": cfg.get("end_time_s", sim.get("end_time_s")),
                          "timeout_s": cfg.get("timeout_s", sim.get("timeout_s"))}
-    batches = batch_runs(plan_runs(sim, values, feasible), int(sim.get("batch_size", 8)))
+    if sim.get("corners", "all") == "none":
+        corners = None
+    batches = batch_runs(plan_runs(sim, values, feasible, corners), int(sim.get("batch_size", 8)))
     return Plan(str(sim["project"]), designs, batches, sorted(feasible) if feasible is not None else None)
 
 

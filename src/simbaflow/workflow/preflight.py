@@ -31,6 +31,7 @@ def check_selection_names(spec: dict, columns: list[str], text_columns: tuple[st
     known = sorted(columns) + sorted(f"{d}.{m}" for d, metrics in simulated.items() for m in metrics)
     for key, metric, rule in names:
         design, _, name = metric.partition(".")
+        name = name.removeprefix("worst.")  # the worst value over the plant corners
         if metric in columns:
             text = metric in text_columns
         elif name and design in simulated and name in simulated[design]:

@@ -17,7 +17,7 @@ from simbaflow.core.errors import SpecError
 from simbaflow.core.paths import results_dir
 from simbaflow.core.provenance import provenance
 from simbaflow.core.spec import load_spec
-from simbaflow.core.tables import jsonable, read_candidates, row_from_json
+from simbaflow.core.tables import from_json, jsonable, read_candidates, row_from_json
 from simbaflow.kinds import expand_candidates, kind_of
 
 
@@ -46,13 +46,19 @@ def read_rows(batch_jsons: list[str | Path]) -> list[dict]:
     return [row_from_json(r) for path in batch_jsons for r in json.loads(Path(path).read_text())]
 
 
-def gather_candidates(spec_path: str | Path, batch_jsons: list[str | Path], out_csv: str | Path) -> pd.DataFrame:
-    """Collect the evaluated batches into ``candidates.csv`` (the kind's columns)."""
+def gather_candidates(spec_path: str | Path, batch_jsons: list[str | Path], out_csv: str | Path,
+                      out_corners_csv: str | Path | None = None) -> pd.DataFrame:
+    """Collect the evaluated batches into ``candidates.csv`` (the kind's columns) and, when asked,
+    ``corners.csv`` (one row per candidate and plant corner)."""
     columns = kind_of(load_spec(spec_path)).columns()
     rows = read_rows(batch_jsons)
     df = pd.DataFrame([{k: r.get(k, math.nan) for k in columns} for r in rows], columns=columns)
     with atomic.atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
+    if out_corners_csv is not None:
+        corner_rows = [{k: from_json(v) for k, v in c.items()} for r in rows for c in r.get("corners", [])]
+        with atomic.atomic_path(out_corners_csv) as tmp:
+            pd.DataFrame(corner_rows).to_csv(tmp, index=False)
     return df
 
 
@@ -64,21 +70,27 @@ def plan_simulations(spec_path: str | Path, batch_jsons: list[str | Path], out_p
     (``<design>.<metric>``) are left to the selection.
     """
     from simbaflow.select.ranking import broken_constraints
-    from simbaflow.simulate.plan import make_plan
+    from simbaflow.simulate.plan import check_plant_map, make_plan
 
     spec = load_spec(spec_path)
-    sim = kind_of(spec).simulate_settings(spec)
+    kind = kind_of(spec)
+    sim = kind.simulate_settings(spec)
     rows = read_rows(batch_jsons)
     feasible = None
     if sim.get("candidates", "all") == "feasible":
         analytic = {k: v for k, v in spec["selection"]["constraints"].items() if "." not in k}
         feasible = {r["candidate_id"] for r in rows if not broken_constraints(r, analytic)}
-    make_plan(sim, rows, feasible).write(out_plan)
+    # Every simulated candidate runs on the plant corners too, through the designs' plant maps.
+    corners = kind.corners(spec)
+    varied = sorted({name for c in corners for name in c.changes})
+    check_plant_map(sim, varied, list(corners[0].plant), str(spec_path))
+    make_plan(sim, rows, feasible, [(c.corner_id, c.plant) for c in corners[1:]]).write(out_plan)
 
 
 def gather_metrics(spec_path: str | Path, plan_json: str | Path, candidates_csv: str | Path,
-                   out_csv: str | Path) -> pd.DataFrame:
-    """``metrics.csv``: one row per (candidate, design), measured as the study's kind says."""
+                   out_csv: str | Path, corners_csv: str | Path | None = None) -> pd.DataFrame:
+    """``metrics.csv``: one row per (candidate, design, corner), measured as the study's kind says;
+    a corner run's prediction is the analysis of that corner (``corners.csv``)."""
     from simbaflow.select.gather import gather_metrics as gather
     from simbaflow.simulate.plan import Plan
 
@@ -86,8 +98,11 @@ def gather_metrics(spec_path: str | Path, plan_json: str | Path, candidates_csv:
     kind = kind_of(spec)
     plan = Plan.read(plan_json)
     feasible = set(plan.feasible) if plan.feasible is not None else None
+    corner_rows = None
+    if corners_csv is not None and Path(corners_csv).stat().st_size > 1:
+        corner_rows = pd.read_csv(corners_csv).to_dict(orient="records")
     return gather(plan, kind.simulate_settings(spec), read_candidates(candidates_csv), kind.measures(spec),
-                  results_dir(spec), out_csv, feasible)
+                  results_dir(spec), out_csv, feasible, corner_rows)
 
 
 def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: str | Path,
@@ -120,8 +135,15 @@ def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: 
         engines = sorted(set(pd.read_csv(io.BytesIO(tables["metrics.csv"]), dtype={"engine": str})["engine"].dropna()))
         engine = ",".join(engines) or "none"
     check_metric_names(spec["selection"], columns, str(spec_path))
-    choice = select(rows, spec["selection"], str(spec_path))
+    for name in spec["selection"].get("pareto", []):
+        if name not in columns:
+            raise SpecError(f"{spec_path}: selection.pareto: unknown metric {name!r}; expected one of "
+                            f"{', '.join(sorted(columns))}")
+    corners = kind.corners(spec)
+    labels = {c.corner_id: c.describe(corners[0].plant) for c in corners}
+    choice = select(rows, spec["selection"], str(spec_path), labels)
     best = choice["candidate"]
+    objective = {k: v for k, v in spec["selection"]["objective"].items() if k in ("minimize", "maximize")}
     out = {
         "study": spec["study"],
         "kind": kind.name,
@@ -134,7 +156,7 @@ def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: 
         "controller": spec["controller"],
         "plant": spec[kind.section]["plant"] if kind.section != "sweep" else spec["plant"],
         "constraints": spec["selection"]["constraints"],
-        "objective": spec["selection"]["objective"],
+        "objective": objective,  # the primary objective; tie_rel and the secondary are in tie_break
         "constraints_met": choice["constraints_met"],
         "reason": choice["reason"],
         "runners_up": choice["runners_up"],
@@ -144,6 +166,14 @@ def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: 
         "run_files": {k.split(".")[0]: v for k, v in best.items() if k.endswith(".run_file")},
         "tables_sha256": {name: hashlib.sha256(data).hexdigest() for name, data in tables.items()},
         "provenance": provenance(spec),
+        # Robust selection (plant_variations): the corners every candidate was judged on, the
+        # winner's binding corner per constraint, the tie break and the nominal-plant choice.
+        "corners": [{"corner": c.corner_id, "label": labels[c.corner_id], "origin": c.origin,
+                     "changes": c.changes} for c in corners],
+        "binding_corners": choice["binding_corners"],
+        "tie_break": choice["tie_break"],
+        "nominal_best": choice["nominal_best"],
+        "pareto": spec["selection"].get("pareto"),
     }
     atomic.write_text(out_json, json.dumps(jsonable(out), indent=1))
     return out
