@@ -27,7 +27,10 @@ def check_selection_names(spec: dict, columns: list[str], text_columns: tuple[st
     source = spec.get("_path", "<spec>")
     selection = spec["selection"]
     names = [(f"selection.constraints.{m}", m, rule) for m, rule in selection.get("constraints", {}).items()]
-    names += [(f"selection.objective.{k}", m, None) for k, m in selection.get("objective", {}).items()]
+    objective = selection.get("objective", {})
+    names += [(f"selection.objective.{k}", m, None) for k, m in objective.items() if k in ("minimize", "maximize")]
+    names += [(f"selection.objective.secondary.{k}", m, None) for k, m in (objective.get("secondary") or {}).items()
+              if k in ("minimize", "maximize")]
     known = sorted(columns) + sorted(f"{d}.{m}" for d, metrics in simulated.items() for m in metrics)
     for key, metric, rule in names:
         design, _, name = metric.partition(".")
