@@ -209,7 +209,8 @@ def derive_selection(selection: dict, source: str, project_dir: Path, kind) -> t
     import pandas as pd
 
     from simbaflow.select.gather import merge_simulated
-    from simbaflow.select.ranking import broken_constraints, check_metric_names, select
+    from simbaflow.select.document import selection_document
+    from simbaflow.select.ranking import broken_constraints
 
     spec, spec_file = study_spec(selection, source, project_dir, kind)
     results = project_dir / "results" / spec["study"]
@@ -237,12 +238,13 @@ def derive_selection(selection: dict, source: str, project_dir: Path, kind) -> t
     missing = [c for c in kind.columns() if rows and c not in rows[0]]
     if missing:
         raise _refused(f"{candidates_csv}: columns {', '.join(missing)} are missing; re-run `simbaflow sweep`")
+    plant = spec[kind.section]["plant"] if kind.section != "sweep" else spec["plant"]
     try:
-        check_metric_names(spec["selection"], columns, str(spec_file))
-        choice = select(rows, spec["selection"], str(spec_file))
+        derived = selection_document(spec, kind.name, plant, kind.corners(spec), rows, columns, engine, tables,
+                                     str(spec_file))
     except SimbaflowError as exc:
         raise _refused(f"{source}: the study's tables select nothing to promote: {exc}") from None
-    best = choice["candidate"]
+    best = derived["candidate"]
     fresh = reevaluate(kind, spec, best, candidates_csv, source)
     # Belt and braces: the analytic constraints on the re-evaluated row itself.
     broken = broken_constraints({**best, **{c: fresh.get(c) for c in kind.columns()}}, spec["selection"]["constraints"])
@@ -250,28 +252,6 @@ def derive_selection(selection: dict, source: str, project_dir: Path, kind) -> t
         raise _refused(f"{source}: candidate {best['candidate_id']} re-evaluated from {spec_file} breaks "
                        f"{'; '.join(broken)}")
 
-    # The select step's document (simbaflow.workflow.steps.select_to_json), key for key.
-    derived = jsonable({
-        "study": spec["study"],
-        "kind": kind.name,
-        "spec_sha256": spec["_sha256"],
-        "candidate_id": best["candidate_id"],
-        "candidate": best,
-        "realisation": best.get("realisation", best.get("discretisation")),
-        "fixed_point": {**spec["fixed_point"], **({"q_format": best["q_format"]} if "q_format" in best else {})},
-        "controller": spec["controller"],
-        "plant": spec[kind.section]["plant"] if kind.section != "sweep" else spec["plant"],
-        "constraints": spec["selection"]["constraints"],
-        "objective": spec["selection"]["objective"],
-        "constraints_met": choice["constraints_met"],
-        "reason": choice["reason"],
-        "runners_up": choice["runners_up"],
-        "rejected": choice["rejected"],
-        "ranking": choice["ranking"],
-        "engine": engine,
-        "run_files": {k.split(".")[0]: v for k, v in best.items() if k.endswith(".run_file")},
-        "tables_sha256": tables,
-    })
     for key, want in derived.items():
         if key not in selection:
             raise _refused(f"{source}: key {key!r} is missing; expected a selection written by `simbaflow sweep`")

@@ -117,7 +117,7 @@ def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: 
     import hashlib
     import io
 
-    from simbaflow.select.ranking import check_metric_names, select
+    from simbaflow.select.document import selection_document
 
     spec = load_spec(spec_path)
     kind = kind_of(spec)
@@ -134,47 +134,11 @@ def select_to_json(spec_path: str | Path, candidates_csv: str | Path, out_json: 
         columns += added
         engines = sorted(set(pd.read_csv(io.BytesIO(tables["metrics.csv"]), dtype={"engine": str})["engine"].dropna()))
         engine = ",".join(engines) or "none"
-    check_metric_names(spec["selection"], columns, str(spec_path))
-    for name in spec["selection"].get("pareto", []):
-        if name not in columns:
-            raise SpecError(f"{spec_path}: selection.pareto: unknown metric {name!r}; expected one of "
-                            f"{', '.join(sorted(columns))}")
-    corners = kind.corners(spec)
-    labels = {c.corner_id: c.describe(corners[0].plant) for c in corners}
-    choice = select(rows, spec["selection"], str(spec_path), labels)
-    best = choice["candidate"]
-    objective = {k: v for k, v in spec["selection"]["objective"].items() if k in ("minimize", "maximize")}
-    out = {
-        "study": spec["study"],
-        "kind": kind.name,
-        "spec_path": str(spec_path),
-        "spec_sha256": spec["_sha256"],
-        "candidate_id": best["candidate_id"],
-        "candidate": best,
-        "realisation": best.get("realisation", best.get("discretisation")),
-        "fixed_point": {**spec["fixed_point"], **({"q_format": best["q_format"]} if "q_format" in best else {})},
-        "controller": spec["controller"],
-        "plant": spec[kind.section]["plant"] if kind.section != "sweep" else spec["plant"],
-        "constraints": spec["selection"]["constraints"],
-        "objective": objective,  # the primary objective; tie_rel and the secondary are in tie_break
-        "constraints_met": choice["constraints_met"],
-        "reason": choice["reason"],
-        "runners_up": choice["runners_up"],
-        "rejected": choice["rejected"],
-        "ranking": choice["ranking"],
-        "engine": engine,
-        "run_files": {k.split(".")[0]: v for k, v in best.items() if k.endswith(".run_file")},
-        "tables_sha256": {name: hashlib.sha256(data).hexdigest() for name, data in tables.items()},
-        "provenance": provenance(spec),
-        # Robust selection (plant_variations): the corners every candidate was judged on, the
-        # winner's binding corner per constraint, the tie break and the nominal-plant choice.
-        "corners": [{"corner": c.corner_id, "label": labels[c.corner_id], "origin": c.origin,
-                     "changes": c.changes} for c in corners],
-        "binding_corners": choice["binding_corners"],
-        "tie_break": choice["tie_break"],
-        "nominal_best": choice["nominal_best"],
-        "pareto": spec["selection"].get("pareto"),
-    }
+    plant = spec[kind.section]["plant"] if kind.section != "sweep" else spec["plant"]
+    document = selection_document(spec, kind.name, plant, kind.corners(spec), rows, columns, engine,
+                                  {name: hashlib.sha256(data).hexdigest() for name, data in tables.items()},
+                                  str(spec_path))
+    out = {**document, "spec_path": str(spec_path), "provenance": provenance(spec)}
     atomic.write_text(out_json, json.dumps(jsonable(out), indent=1))
     return out
 
