@@ -3,21 +3,22 @@
  * Regenerate with: simbaflow promote results/dc_current_loop/selection.json
  *
  * study:             dc_current_loop
- * candidate:         xi1p4-wn2500-fs16000-backward_euler-d0
+ * candidate:         xi1p6-wn2500-fs16000-forward_euler-d0
  * spec:              design/dc_current_loop.yaml
- * spec_sha256:       573f58874501635d825b63f574083a8eec86ee3a9fae8165ba94541b6bb1360e
+ * spec_sha256:       57b0010f6d7a9bc20aa2d3e09bacc7e621ee794485d338dfed25c445e00756d0
  * engine:            embedded
  * simbaflow_version: 0.1.0
- * git_commit:        e4fa37a5c0c11a7f98ee03d0ee03618275a7139d
- * date:              2026-11-22T09:44:11Z
+ * git_commit:        104284346b4b693671a4b216934f1f17f7fcb39e
+ * date:              2026-12-01T19:05:26Z
  * realisation:       pi_recurrence
- * method:            backward_euler
+ * method:            forward_euler
  * delay_samples:     0
- * overshoot_pct:     8.99913
- * rise_time_s:       0.000177418
+ * overshoot_pct:     7.92398
+ * rise_time_s:       0.000165033
  * settling_time_s:   0.0021875
- * phase_margin_deg:  70.2543
- * gain_margin_db:    12.962
+ * phase_margin_deg:  70.1595
+ * gain_margin_db:    12.2559
+ * corners:           c0 (nominal); c1 (l_h 0.0048 (-20 %), e_v 540 (-10 %)); c2 (l_h 0.0048 (-20 %), e_v 660 (+10 %)); c3 (l_h 0.0072 (+20 %), e_v 540 (-10 %)); c4 (l_h 0.0072 (+20 %), e_v 660 (+10 %))
  */
 #ifndef CONTROLLER_GAINS_H
 #define CONTROLLER_GAINS_H
@@ -28,26 +29,26 @@
 /* the realisation the study selected */
 #define CONTROLLER_GAINS_REALISATION CONTROLLER_GAINS_REALISATION_PI_RECURRENCE
 /* continuous PI: C(s) = Kp + Ki/s */
-#define CONTROLLER_GAINS_KP 0.0700000003f
+#define CONTROLLER_GAINS_KP 0.0799999982f
 #define CONTROLLER_GAINS_KI 62.5f
 /* sample time, s */
 #define CONTROLLER_GAINS_TS_S 6.2500003e-05f
 /* sample time, ns (exact integer for scheduling checks) */
 #define CONTROLLER_GAINS_TS_NS 62500
 /* alpha(k) = alpha(k-1) + a1*e(k) + a0*e(k-1) */
-#define CONTROLLER_GAINS_A0 (-0.0700000003f)
-#define CONTROLLER_GAINS_A1 0.0739062503f
+#define CONTROLLER_GAINS_A0 (-0.0760937482f)
+#define CONTROLLER_GAINS_A1 0.0799999982f
 /* bounds of alpha (controller.output_min/max); the duty alpha + Vs/E is limited to 0..1 */
 #define CONTROLLER_GAINS_OUT_MIN (-1.0f)
 #define CONTROLLER_GAINS_OUT_MAX 1.0f
 /* fixed-point variant: int32 values with FRAC_BITS fractional bits */
 #define CONTROLLER_GAINS_Q_FORMAT "Q16.16"
 #define CONTROLLER_GAINS_FRAC_BITS 16
-#define CONTROLLER_GAINS_A0_Q (-4588)
-#define CONTROLLER_GAINS_A1_Q 4844
+#define CONTROLLER_GAINS_A0_Q (-4987)
+#define CONTROLLER_GAINS_A1_Q 5243
 #define CONTROLLER_GAINS_OUT_MIN_Q (-65536)
 #define CONTROLLER_GAINS_OUT_MAX_Q 65536
 /* OwnTech PidParams Ti = Kp/Ki, s (Td = 0, N = 0) */
-#define CONTROLLER_GAINS_PID_TI_S 0.00112000003f
+#define CONTROLLER_GAINS_PID_TI_S 0.00127999997f
 
 #endif /* CONTROLLER_GAINS_H */
