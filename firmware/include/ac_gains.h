@@ -5,11 +5,11 @@
  * study:             ac_client_server
  * candidate:         v0p02-500-0_i0p3-250-0p0314159_k1_clpr
  * spec:              design/ac_client_server.yaml
- * spec_sha256:       d732ed97449ac466cab400d0126ac8afd0e3505d62d0d5fcb538b9c6e49ecbcd
+ * spec_sha256:       b04132bd2799c9d9668fdb8e5145d9bc532de21232ca7b121831ff85e5db1f49
  * engine:            embedded
  * simbaflow_version: 0.1.0
- * git_commit:        b653158bcf541361fae70801f5ab4a892a486e05
- * date:              2026-12-01T18:30:54Z
+ * git_commit:        22afd5c102c1bbc4530f7ce32856d0d0bf7c608c
+ * date:              2026-12-01T19:06:24Z
  * discretisation:    control_library_pr
  * settling_time_s:             0.0158364
  * phase_error_deg:             -1.8
