@@ -69,6 +69,11 @@ slurm-down:
 bench-slurm: setup slurm-up
 	$(BIN)/python benchmarks/bench_slurm.py
 
+# Peak memory of `records import` on a 200 MB console capture (streamed line by line).
+.PHONY: bench-records
+bench-records: setup
+	$(BIN)/python benchmarks/bench_records.py --mb 200
+
 # Embedded engine: warm/cold timings, memory and the ngspice comparison.
 .PHONY: bench-embedded
 bench-embedded: setup system-deps

@@ -53,10 +53,13 @@ Two quirks of ScopeMimicry up to 2024-07 (owntech-foundation/scopemimicry
 
 from __future__ import annotations
 
+import os
+
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -169,8 +172,23 @@ def _show(text: str) -> str:
     return repr(shown)
 
 
+#: Most lines one record may span (a SPIN's ScopeMimicry buffer holds a few thousand words).
+MAX_RECORD_LINES = 4_000_000
+#: Largest decoded record file (one record, read whole).
+MAX_DECODED_BYTES = 64 * 1024 * 1024
+
+
+def _lines(handle) -> Iterator[str]:
+    """The lines of a binary file, decoded one at a time (serial noise replaced, line numbers kept)."""
+    for raw in handle:
+        yield raw.decode("utf-8", errors="replace").rstrip("\n")
+
+
 def read_capture(path: str | Path) -> Capture:
     """Read a console capture or a decoded record file.
+
+    A console capture is read line by line, so memory follows the records it
+    holds, not the length of the chatter around them.
 
     Parameters
     ----------
@@ -187,11 +205,21 @@ def read_capture(path: str | Path) -> Capture:
         The file cannot be read, or holds nothing that looks like a record.
     """
     try:
-        data = Path(path).read_bytes()
+        handle = open(path, "rb")
     except OSError as exc:
         raise RecordError(f"{path}: cannot read the capture ({exc.strerror or exc})") from None
-    # Serial noise is not valid UTF-8; replacing keeps line numbers intact.
-    return parse_capture(data.decode("utf-8", errors="replace"), source=str(path))
+    with handle:
+        if any(_clean(line) == BEGIN for line in _lines(handle)):
+            handle.seek(0)
+            return _parse_console(_lines(handle), str(path))
+        size = os.fstat(handle.fileno()).st_size
+        if size > MAX_DECODED_BYTES:
+            raise RecordError(f"{path}: {size} bytes with no 'begin record' line; a decoded record file is at "
+                              f"most {MAX_DECODED_BYTES} bytes")
+        handle.seek(0)
+        # Serial noise is not valid UTF-8; replacing keeps line numbers intact.
+        text = handle.read().decode("utf-8", errors="replace")
+    return parse_capture(text, source=str(path))
 
 
 def parse_capture(text: str, source: str = "<capture>") -> Capture:
@@ -220,44 +248,46 @@ def parse_capture(text: str, source: str = "<capture>") -> Capture:
         return Capture([], [exc], 1)
 
 
-def _parse_console(lines: list[str], source: str) -> Capture:
+def _parse_console(lines: Iterable[str], source: str) -> Capture:
     records: list[Record] = []
     problems: list[RecordError] = []
     number = 0
-    i = 0
-    while i < len(lines):
-        if _clean(lines[i]) != BEGIN:
-            i += 1  # console chatter between records
-            continue
-        number += 1
-        begin_line = i + 1
-        j = i + 1
-        while j < len(lines) and _clean(lines[j]) not in (BEGIN, END):
-            j += 1
-        body = [(k + 1, _clean(lines[k])) for k in range(i + 1, j)]
-        if j == len(lines):
-            last = len(lines) if lines[-1] else len(lines) - 1
-            problems.append(
-                RecordError(
-                    f"{source}, line {last}: expected 'end record' for the record begun at "
-                    f"line {begin_line}, but the capture ends (truncated)"
-                )
-            )
-            break
-        if _clean(lines[j]) == BEGIN:
-            problems.append(
-                RecordError(
-                    f"{source}, line {j + 1}: expected 'end record' for the record begun at "
+    body: list[tuple[int, str]] | None = None
+    begin_line = n = 0
+    last_text = ""
+    for n, line in enumerate(lines, start=1):
+        last_text = line
+        text = _clean(line)
+        if text == BEGIN:
+            if body is not None:
+                problems.append(RecordError(
+                    f"{source}, line {n}: expected 'end record' for the record begun at "
                     f"line {begin_line} before the next 'begin record' (record truncated)"
-                )
-            )
-            i = j
-            continue
-        try:
-            records.append(_console_record(body, source, number, begin_line, j + 1))
-        except RecordError as exc:
-            problems.append(exc)
-        i = j + 1
+                ))
+            number += 1
+            body, begin_line = [], n
+        elif body is None:
+            continue  # console chatter between records
+        elif text == END:
+            try:
+                records.append(_console_record(body, source, number, begin_line, n))
+            except RecordError as exc:
+                problems.append(exc)
+            body = None
+        elif len(body) >= MAX_RECORD_LINES:
+            problems.append(RecordError(
+                f"{source}, line {n}: the record begun at line {begin_line} runs past {MAX_RECORD_LINES} lines "
+                "without 'end record'; a ScopeMimicry record is far shorter (is 'end record' missing?)"
+            ))
+            body = None
+        else:
+            body.append((n, text))
+    if body is not None:
+        last = n if last_text else n - 1
+        problems.append(RecordError(
+            f"{source}, line {last}: expected 'end record' for the record begun at "
+            f"line {begin_line}, but the capture ends (truncated)"
+        ))
     return Capture(records, problems, number)
 
 
