@@ -39,7 +39,7 @@ from simbaflow.core.tables import jsonable, read_candidates
 #: Relative tolerance between a re-evaluated row and its ``candidates.csv`` cells.
 REEVALUATION_RTOL = 1e-9
 
-#: Forms of the provenance the select step writes (``simbaflow.select.ranking.provenance``).
+#: Forms of the provenance the select step writes (``simbaflow.core.provenance.provenance``).
 PROVENANCE_FORMS = {
     "simbaflow_version": re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}"),
     "git_commit": re.compile(r"[0-9a-f]{7,64}|unknown"),

@@ -286,7 +286,7 @@ def statespace_files(spec_path: str | Path, firmware_dir: Path) -> tuple[dict[Pa
         When the spec has no ``statespace`` section or a matrix overflows its Q format.
     """
     from simbaflow.promote import fpga
-    from simbaflow.select.ranking import git_commit
+    from simbaflow.core.provenance import git_commit
     from simbaflow.core.spec import load_spec
     from simbaflow.design.statespace import statespace_study
 

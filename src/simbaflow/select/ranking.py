@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import math
-import subprocess
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from simbaflow import __version__
 from simbaflow.core.errors import NoFeasibleCandidate, SpecError
 
 #: How many runners-up a selection lists.
@@ -246,21 +242,3 @@ def _nominal_best(rows, constraints, sense, metric, best, rejected, corner_label
                       f"{_fmt(best.get(metric))}) or on the tie break")
     return out
 
-
-def git_commit(path: str | Path = ".") -> str:
-    """HEAD of the repository holding ``path``, or ``unknown``."""
-    try:
-        out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 else "unknown"
-
-
-def provenance(spec: dict) -> dict[str, str]:
-    """Where a selection came from: spec hash, simbaflow version, git commit, time."""
-    return {
-        "simbaflow_version": __version__,
-        "git_commit": git_commit(Path(spec["_path"]).resolve().parent),
-        "spec_sha256": spec["_sha256"],
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
