@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from simbaflow.core.errors import SimbaflowError
@@ -24,3 +25,11 @@ def compiler() -> str:
             "C Code blocks need a C compiler and none was found (install Debian's 'gcc' or set CC)"
         )
     return compiler
+
+
+def publish(built: Path, target: Path) -> None:
+    """Copy a freshly built library to ``target`` atomically, so concurrent runs never load half a file."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
+    os.close(fd)
+    shutil.copy(built, tmp)
+    os.replace(tmp, target)

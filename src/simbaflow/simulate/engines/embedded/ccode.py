@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from simbaflow.core.errors import SimbaflowError
 
-from .cbuild import cache_dir, compiler
+from .cbuild import cache_dir, compiler, publish
 
 HEADER = Path(__file__).resolve().parents[2] / "data" / "simba_library.h"
 
@@ -52,11 +51,7 @@ def compile_code(code: str, device: str, include_dir: str = "") -> Path:
         if result.returncode != 0:
             first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr.strip())
             raise SimbaflowError(f"C Code block '{device}': the code does not compile: {first.replace(str(source), 'Code')}")
-        # Publish atomically so concurrent runs never load a half-written file.
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
-        os.close(fd)
-        shutil.copy(built, tmp)
-        os.replace(tmp, target)
+        publish(built, target)
     return target
 
 

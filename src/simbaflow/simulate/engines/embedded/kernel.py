@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import os
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -27,7 +25,7 @@ from pathlib import Path
 
 from simbaflow.core.errors import SimbaflowError
 
-from .cbuild import cache_dir, compiler
+from .cbuild import cache_dir, compiler, publish
 
 SOURCE = Path(__file__).resolve().with_name("kernel.c")
 #: No -ffast-math: the event logic relies on IEEE comparisons and rounding.
@@ -104,12 +102,8 @@ def _build() -> Path:
         result = subprocess.run([cc, *FLAGS, "-o", str(built), str(SOURCE), "-lm"], capture_output=True, text=True)
         if result.returncode != 0:
             first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr.strip())
-            raise SimbaflowError(f"the embedded engine's kernel does not compile with {compiler}: {first}")
-        # Publish atomically so concurrent processes never load a half-written file.
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
-        os.close(fd)
-        shutil.copy(built, tmp)
-        os.replace(tmp, target)
+            raise SimbaflowError(f"the embedded engine's kernel does not compile with {cc}: {first}")
+        publish(built, target)
     return target
 
 
